@@ -1,0 +1,38 @@
+"""gradcheck harness: proves a hand-written backpropagation computes the right gradients.
+
+The public surface is re-exported here; everything else may change.
+"""
+
+from harness.errors import (
+    ArrayDtypeError,
+    ArrayShapeError,
+    HarnessError,
+    NonFiniteError,
+    ProblemError,
+    SourceLimitError,
+    SpecError,
+    TargetRangeError,
+    UnknownActivationError,
+    UnknownLossError,
+)
+from harness.network import ACTIVATIONS, LOSSES
+from harness.spec import NetworkSpec, Problem
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "ArrayDtypeError",
+    "ArrayShapeError",
+    "HarnessError",
+    "NetworkSpec",
+    "NonFiniteError",
+    "Problem",
+    "ProblemError",
+    "SourceLimitError",
+    "SpecError",
+    "TargetRangeError",
+    "UnknownActivationError",
+    "UnknownLossError",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,315 @@
+"""`NetworkSpec` and `Problem`: validated once, at construction, then trusted downstream.
+
+A `NetworkSpec` is the architecture (layer sizes, one activation per layer, the loss); a `Problem`
+is a spec with concrete float64 parameters, inputs X (n0, m) and targets Y (nL, m). Both check
+everything on construction and raise a typed `HarnessError` that names the problem; nothing
+downstream re-checks. A `Problem` keeps read-only copies of its arrays, so no source or candidate
+can change them behind the harness's back.
+"""
+
+from __future__ import annotations
+
+import difflib
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from harness.errors import (
+    ArrayDtypeError,
+    ArrayShapeError,
+    NonFiniteError,
+    ProblemError,
+    SpecError,
+    TargetRangeError,
+    UnknownActivationError,
+    UnknownLossError,
+)
+from harness.network import ACTIVATIONS, KINKED_ACTIVATIONS, LOSSES, Array, forward
+
+__all__ = ["NetworkSpec", "Problem"]
+
+
+def _suggest(name: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"known: {', '.join(known)}{hint}"
+
+
+@dataclass(frozen=True, init=False)
+class NetworkSpec:
+    """An MLP architecture: ``sizes = (n0, ..., nL)``, one activation per layer, and a loss.
+
+    >>> NetworkSpec((4, 8, 2), ("tanh", "sigmoid"), "bce")
+    NetworkSpec(sizes=(4, 8, 2), activations=('tanh', 'sigmoid'), loss='bce')
+    """
+
+    sizes: tuple[int, ...]
+    activations: tuple[str, ...]
+    loss: str
+
+    def __init__(self, sizes: Sequence[int], activations: Sequence[str], loss: str = "mse"):
+        sizes_t = _validate_sizes(sizes)
+        activations_t = _validate_activations(activations, depth=len(sizes_t) - 1)
+        if not isinstance(loss, str) or loss not in LOSSES:
+            raise UnknownLossError(f"unknown loss {loss!r}: {_suggest(str(loss), LOSSES)}")
+        if loss == "bce" and activations_t[-1] != "sigmoid":
+            raise SpecError(
+                f"loss 'bce' needs a sigmoid output layer, but layer {len(activations_t)} is "
+                f"{activations_t[-1]!r}; use activations=(..., 'sigmoid') or loss='mse'"
+            )
+        object.__setattr__(self, "sizes", sizes_t)
+        object.__setattr__(self, "activations", activations_t)
+        object.__setattr__(self, "loss", loss)
+
+    @property
+    def depth(self) -> int:
+        """L, the number of layers with parameters."""
+        return len(self.sizes) - 1
+
+    @property
+    def param_shapes(self) -> tuple[tuple[tuple[int, int], tuple[int]], ...]:
+        """``((W1.shape, b1.shape), ...)``: W^(l) is (n_l, n_{l-1}), b^(l) is (n_l,)."""
+        return tuple(
+            ((n_l, n_prev), (n_l,)) for n_prev, n_l in zip(self.sizes[:-1], self.sizes[1:])
+        )
+
+    @property
+    def n_params(self) -> int:
+        """Total number of scalar parameters."""
+        return sum(n_l * n_prev + n_l for n_prev, n_l in zip(self.sizes[:-1], self.sizes[1:]))
+
+    def __repr__(self) -> str:
+        return (
+            f"NetworkSpec(sizes={self.sizes!r}, activations={self.activations!r}, "
+            f"loss={self.loss!r})"
+        )
+
+
+def _validate_sizes(sizes: Any) -> tuple[int, ...]:
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+        raise SpecError(f"sizes must be a sequence of positive ints (n0, ..., nL), got {sizes!r}")
+    if len(sizes) < 2:
+        raise SpecError(
+            f"sizes must have at least two entries (n0, n1) for one layer, got {tuple(sizes)!r}"
+        )
+    for position, n in enumerate(sizes):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise SpecError(
+                f"sizes[{position}] = {n!r}: every size must be a positive int, "
+                f"got sizes={tuple(sizes)!r}"
+            )
+    return tuple(int(n) for n in sizes)
+
+
+def _validate_activations(activations: Any, depth: int) -> tuple[str, ...]:
+    if isinstance(activations, str):
+        raise SpecError(
+            f"activations must be a sequence of {depth} names, one per layer, got the single "
+            f"string {activations!r}; write ({activations!r},) * {depth} to use it everywhere"
+        )
+    if not isinstance(activations, Sequence):
+        raise SpecError(f"activations must be a sequence of names, got {activations!r}")
+    if len(activations) != depth:
+        raise SpecError(
+            f"activations has {len(activations)} names but sizes describe {depth} layer(s); "
+            f"give exactly one activation per layer"
+        )
+    for layer, name in enumerate(activations, start=1):
+        if not isinstance(name, str) or name not in ACTIVATIONS:
+            raise UnknownActivationError(
+                f"layer {layer}: unknown activation {name!r}: {_suggest(str(name), ACTIVATIONS)}"
+            )
+    return tuple(activations)
+
+
+def _checked_array(value: Any, where: str, shape: tuple[int, ...]) -> Array:
+    if not isinstance(value, np.ndarray):
+        raise ArrayDtypeError(
+            f"{where} must be a numpy.ndarray of dtype float64, got {type(value).__name__}"
+        )
+    if value.dtype != np.float64:
+        raise ArrayDtypeError(
+            f"{where} has dtype {value.dtype}, expected float64; convert with "
+            f"numpy.asarray(..., dtype=numpy.float64)"
+        )
+    if value.shape != shape:
+        raise ArrayShapeError(f"{where} has shape {value.shape}, expected {shape}")
+    if not np.all(np.isfinite(value)):
+        bad = np.argwhere(~np.isfinite(value))
+        first = tuple(int(i) for i in bad[0])
+        raise NonFiniteError(
+            f"{where} has {len(bad)} non-finite entr{'y' if len(bad) == 1 else 'ies'}, "
+            f"first at index {first}: {value[first]!r}"
+        )
+    frozen = np.array(value, dtype=np.float64, copy=True)
+    frozen.setflags(write=False)
+    return frozen
+
+
+def _batch_of(X: Any, n0: int) -> int:
+    """m from X's shape, or the error that explains why X has none."""
+    if not isinstance(X, np.ndarray):
+        raise ArrayDtypeError(
+            f"X (inputs, columns are samples) must be a numpy.ndarray of dtype float64, "
+            f"got {type(X).__name__}"
+        )
+    if X.ndim != 2:
+        raise ArrayShapeError(
+            f"X (inputs, columns are samples) has shape {X.shape}, expected ({n0}, m): "
+            f"one column per sample"
+        )
+    if X.shape[1] < 1:
+        raise ArrayShapeError(f"X has shape {X.shape}: a batch needs at least one sample")
+    return int(X.shape[1])
+
+
+@dataclass(frozen=True, eq=False, init=False)
+class Problem:
+    """A spec with float64 parameters ``[(W1, b1), ...]``, inputs X (n0, m) and targets Y (nL, m).
+
+    Arrays are copied and made read-only. ``seed`` and ``weight_scale`` record how a problem made
+    by `Problem.random` can be made again; they are None for a problem built by hand.
+    """
+
+    spec: NetworkSpec
+    params: tuple[tuple[Array, Array], ...]
+    X: Array
+    Y: Array
+    seed: int | None
+    weight_scale: float | None
+
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        params: Sequence[tuple[Array, Array]],
+        X: Array,
+        Y: Array,
+        *,
+        seed: int | None = None,
+        weight_scale: float | None = None,
+    ):
+        if not isinstance(spec, NetworkSpec):
+            raise ProblemError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
+        if isinstance(params, (str, bytes)) or not isinstance(params, Sequence):
+            raise ProblemError(
+                f"params must be a sequence [(W1, b1), ...], got {type(params).__name__}"
+            )
+        if len(params) != spec.depth:
+            raise ProblemError(
+                f"params has {len(params)} layer(s) but the spec has {spec.depth}; "
+                f"expected [(W1, b1), ..., (W{spec.depth}, b{spec.depth})]"
+            )
+        checked: list[tuple[Array, Array]] = []
+        for layer, (pair, (w_shape, b_shape)) in enumerate(zip(params, spec.param_shapes), start=1):
+            if isinstance(pair, np.ndarray) or not isinstance(pair, Sequence) or len(pair) != 2:
+                raise ProblemError(f"params[{layer - 1}] must be a pair (W{layer}, b{layer})")
+            checked.append(
+                (
+                    _checked_array(pair[0], f"W{layer} (layer {layer} weights)", w_shape),
+                    _checked_array(pair[1], f"b{layer} (layer {layer} bias)", b_shape),
+                )
+            )
+        m = _batch_of(X, spec.sizes[0])
+        X_checked = _checked_array(X, "X (inputs, columns are samples)", (spec.sizes[0], m))
+        Y_checked = _checked_array(Y, "Y (targets, columns are samples)", (spec.sizes[-1], m))
+        if spec.loss == "bce" and (np.any(Y_checked < 0.0) or np.any(Y_checked > 1.0)):
+            bad = np.argwhere((Y_checked < 0.0) | (Y_checked > 1.0))
+            first = tuple(int(i) for i in bad[0])
+            raise TargetRangeError(
+                f"loss 'bce' needs targets in [0, 1]; Y has {len(bad)} outside, first "
+                f"Y{list(first)} = {Y_checked[first]!r}"
+            )
+        object.__setattr__(self, "spec", spec)
+        object.__setattr__(self, "params", tuple(checked))
+        object.__setattr__(self, "X", X_checked)
+        object.__setattr__(self, "Y", Y_checked)
+        object.__setattr__(self, "seed", seed)
+        object.__setattr__(self, "weight_scale", weight_scale)
+
+    @property
+    def batch(self) -> int:
+        """m, the number of samples (columns of X)."""
+        return int(self.X.shape[1])
+
+    def __repr__(self) -> str:
+        if self.seed is not None:
+            return (
+                f"Problem.random({self.spec!r}, batch={self.batch}, seed={self.seed}, "
+                f"weight_scale={self.weight_scale!r})"
+            )
+        return f"Problem({self.spec!r}, params=<{self.spec.n_params} values>, batch={self.batch})"
+
+    @classmethod
+    def random(
+        cls,
+        spec: NetworkSpec,
+        batch: int,
+        seed: int,
+        weight_scale: float = 1.0,
+        *,
+        kink_margin: float = 1e-3,
+    ) -> Problem:
+        """A reproducible random problem: the same arguments give the same arrays.
+
+        W^(l) ~ weight_scale · N(0, 1) / sqrt(n_{l-1}), b^(l) ~ 0.1 · N(0, 1), X ~ N(0, 1);
+        Y ~ U[0, 1) for mse and Bernoulli(1/2) labels in {0, 1} for bce. For ReLU-type layers
+        each bias is then moved (as little as possible) so that every pre-activation of that
+        row stays at least ``kink_margin`` · max(1, rms of the row) away from the kink at 0.
+        """
+        if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1:
+            raise ProblemError(f"batch must be a positive int, got {batch!r}")
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise ProblemError(f"seed must be a non-negative int, got {seed!r}")
+        if not (isinstance(weight_scale, numbers.Real) and 0 < float(weight_scale) < np.inf):
+            raise ProblemError(
+                f"weight_scale must be a positive finite number, got {weight_scale!r}"
+            )
+        rng = np.random.default_rng(int(seed))
+        params: list[tuple[Array, Array]] = []
+        for n_prev, n_l in zip(spec.sizes[:-1], spec.sizes[1:]):
+            W = rng.standard_normal((n_l, n_prev)) * (float(weight_scale) / np.sqrt(n_prev))
+            b = 0.1 * rng.standard_normal(n_l)
+            params.append((W, b))
+        X = rng.standard_normal((spec.sizes[0], int(batch)))
+        if spec.loss == "bce":
+            Y = rng.integers(0, 2, size=(spec.sizes[-1], int(batch))).astype(np.float64)
+        else:
+            Y = rng.random((spec.sizes[-1], int(batch)))
+        params = _keep_off_kinks(params, X, spec.activations, kink_margin)
+        return cls(spec, params, X, Y, seed=int(seed), weight_scale=float(weight_scale))
+
+
+def _keep_off_kinks(
+    params: list[tuple[Array, Array]],
+    X: Array,
+    activations: tuple[str, ...],
+    margin: float,
+) -> list[tuple[Array, Array]]:
+    """Move biases of ReLU-type layers so no pre-activation lies within the margin of 0."""
+    out: list[tuple[Array, Array]] = []
+    A = X
+    for (W, b), name in zip(params, activations):
+        if name in KINKED_ACTIVATIONS:
+            WA = W @ A  # Z - b, per row
+            b = b.copy()
+            for i in range(W.shape[0]):
+                b[i] = _bias_off_kink(WA[i], b[i], margin)
+        out.append((W, b))
+        A = forward([(W, b)], A, (name,))[0][1]
+    return out
+
+
+def _bias_off_kink(WA_row: Array, b_i: float, margin: float) -> float:
+    """The bias closest to ``b_i`` with |WA_row + bias| >= δ for every sample."""
+    delta = margin * max(1.0, float(np.sqrt(np.mean(WA_row**2))))
+    # Forbidden biases: the intervals (-v - δ, -v + δ) for each value v of the row.
+    centres = np.sort(-WA_row)
+    if np.all(np.abs(centres - b_i) >= delta):
+        return b_i
+    candidates = np.concatenate([centres - delta, centres + delta])
+    allowed = [c for c in candidates if np.all(np.abs(centres - c) >= delta * (1 - 1e-12))]
+    best = min(allowed, key=lambda c: abs(c - b_i))
+    return float(best)
