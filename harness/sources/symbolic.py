@@ -1,0 +1,448 @@
+"""SymPy source: the derivative of the whole composed loss, taken by SymPy.
+
+The loss of one generic sample is built as ONE SymPy expression over symbolic widths n0..nL::
+
+    C = Σ_j head(z_j^(L), y_j),    z_j^(l) = Σ_k W_l[j, k] · g_{l-1}(z_k^(l-1)) + b_l[j],
+    with x[k] in place of g_0(z_k^(0)) in the first layer,
+
+with `IndexedBase` weights, nested `Sum`s and, while differentiating, undefined functions g_1..g_L
+(activations) and head(ξ, y) (the output activation composed with the loss). SymPy differentiates C
+with respect to a generic element W_l[p, q] or b_l[p] (chain, sum and product rules; the derivative
+of an `Indexed` by another is a `KroneckerDelta`), and SymPy's `deltasummation` sums the deltas out.
+The result's size does not depend on the widths, so one derivative per (depth, layer, tensor) serves
+every architecture, activation pattern and loss of that depth; it is cached.
+
+The concrete functions are differentiated by SymPy afterwards, one variable at a time:
+g_l'(ξ) = diff(g_l(ξ), ξ) and head'(ξ, y) = diff(loss(g_L(ξ), y), ξ), each simplified by SymPy
+(simplification turns bce's derivative into a form without 1 - σ(ξ), which would round to 0).
+
+Evaluation turns each product of nested sums into one `numpy.einsum` over labelled tensors (an
+index symbol is an einsum subscript; the sample is one more), with the forward values g_l(z) taken
+from the shared forward definition `harness.network`. With ``digits=N`` the same expressions are
+evaluated in mpmath at N significant digits, activations included, from the exact float64 inputs.
+
+Float64 evaluation of a lambdified derivative that overflows (e.g. e^ξ for ξ > 709) is redone at
+those entries in mpmath, so extreme pre-activations give finite values rather than NaN.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, overload
+
+import mpmath
+import numpy as np
+import sympy as sp
+from sympy.concrete.delta import deltasummation
+
+from harness.errors import SourceLimitError
+from harness.network import LEAKY_SLOPE, Array, activate
+from harness.spec import Problem
+
+__all__ = ["MAX_PARAMS_FOR_DIGITS", "PreciseGradients", "derivative", "gradients"]
+
+#: ``gradients(problem, digits=...)`` accepts nets with at most this many parameters.
+MAX_PARAMS_FOR_DIGITS: Final = 200
+
+_XI: Final = sp.Symbol("xi", real=True)
+_UPSILON: Final = sp.Symbol("upsilon", real=True)
+_P, _Q = sp.symbols("p q", integer=True, nonnegative=True)
+_SAMPLE: Final = sp.Symbol("_sample")  # einsum label of the sample axis (not a SymPy index)
+_PLACEHOLDERS: Final = sp.symbols("_c0:8", integer=True)
+
+
+# --------------------------------------------------------------------------- the composed loss
+
+
+@dataclass(frozen=True)
+class _Network:
+    depth: int
+    widths: tuple[sp.Symbol, ...]
+    indices: tuple[sp.Symbol, ...]  # k_0..k_L: node index of each layer inside sums
+    loss: sp.Expr
+
+
+@functools.cache
+def _network(depth: int) -> _Network:
+    n = sp.symbols(f"n0:{depth + 1}", integer=True, positive=True)
+    k = sp.symbols(f"k0:{depth + 1}", integer=True)
+    x, y = sp.IndexedBase("x"), sp.IndexedBase("y")
+    W = [sp.IndexedBase(f"W{l}") for l in range(1, depth + 1)]
+    b = [sp.IndexedBase(f"b{l}") for l in range(1, depth + 1)]
+    g = [sp.Function(f"g{l}") for l in range(1, depth + 1)]
+    head = sp.Function("head")
+
+    def z(l: int, j: sp.Symbol) -> sp.Expr:
+        """z_j^(l) = Σ_k W_l[j, k] a_k^(l-1) + b_l[j], with a^(0) = x."""
+        a_prev = x[k[l - 1]] if l == 1 else g[l - 2](z(l - 1, k[l - 1]))
+        return sp.Sum(W[l - 1][j, k[l - 1]] * a_prev, (k[l - 1], 0, n[l - 1] - 1)) + b[l - 1][j]
+
+    C = sp.Sum(head(z(depth, k[depth]), y[k[depth]]), (k[depth], 0, n[depth] - 1))
+    return _Network(depth, tuple(n), tuple(k), C)
+
+
+@functools.cache
+def derivative(depth: int, layer: int, tensor: str) -> sp.Expr:
+    """∂C/∂W_layer[p, q] (tensor "W") or ∂C/∂b_layer[p] (tensor "b") of one sample's loss C.
+
+    The expression is SymPy's own derivative of the composed loss with every KroneckerDelta
+    summed out; it contains the undefined g_l and head, and the free indices p (and q).
+    """
+    net = _network(depth)
+    base = sp.IndexedBase(f"{tensor}{layer}")
+    target = base[_P, _Q] if tensor == "W" else base[_P]
+    dC = _sum_out_deltas(sp.diff(net.loss, target), set(net.widths))
+    if dC.has(sp.KroneckerDelta):
+        raise AssertionError(f"SymPy left a KroneckerDelta in ∂C/∂{target}: {dC}")
+    return dC
+
+
+def _sum_out_deltas(expr: sp.Expr, widths: set[sp.Symbol]) -> sp.Expr:
+    """Bottom-up: let SymPy's `deltasummation` sum every Sum whose summand holds a delta."""
+    if not expr.args or not expr.has(sp.KroneckerDelta):
+        return expr
+    expr = expr.func(*[_sum_out_deltas(arg, widths) for arg in expr.args])
+    if isinstance(expr, sp.Sum) and expr.function.has(sp.KroneckerDelta):
+        (index, lower, upper), *more = expr.limits
+        if more:
+            raise AssertionError(f"expected single-index sums, got {expr}")
+        summed = deltasummation(expr.function, (index, lower, upper))
+        return _drop_range_conditions(summed, widths)
+    return expr
+
+
+def _drop_range_conditions(expr: sp.Expr, widths: set[sp.Symbol]) -> sp.Expr:
+    """deltasummation returns Piecewise((f(p), 0 <= p <= n - 1), (0, True)).
+
+    The free indices p, q range over the tensor's entries by construction, so the first branch
+    holds; anything else would be a bug here, and raises.
+    """
+
+    def first_branch(pw: sp.Piecewise) -> sp.Expr:
+        (value, condition), *rest = pw.args
+        if not condition.free_symbols <= {_P, _Q} | widths:
+            raise AssertionError(f"unexpected condition in {pw}")
+        if any(other != 0 for other, _ in rest):
+            raise AssertionError(f"unexpected non-zero fallback in {pw}")
+        return value
+
+    return expr.replace(lambda e: isinstance(e, sp.Piecewise), first_branch)
+
+
+# ----------------------------------------------------------------- concrete functions, by SymPy
+
+
+def _activation_expr(name: str) -> sp.Expr:
+    xi = _XI
+    leak = sp.Rational(LEAKY_SLOPE).limit_denominator(10**6)
+    return {
+        "sigmoid": 1 / (1 + sp.exp(-xi)),
+        "tanh": sp.tanh(xi),
+        "relu": sp.Piecewise((xi, xi > 0), (0, True)),
+        "leaky_relu": sp.Piecewise((xi, xi > 0), (leak * xi, True)),
+        "identity": xi,
+        "softplus": sp.log(1 + sp.exp(xi)),
+    }[name]
+
+
+def _head_expr(loss: str, output_activation: str) -> sp.Expr:
+    a = _activation_expr(output_activation)
+    if loss == "mse":
+        return (a - _UPSILON) ** 2
+    return -(_UPSILON * sp.log(a) + (1 - _UPSILON) * sp.log(1 - a))
+
+
+@dataclass(frozen=True)
+class _Elementwise:
+    """A SymPy expression of (ξ[, υ]) with its float64 and mpmath evaluators."""
+
+    expr: sp.Expr
+    variables: tuple[sp.Symbol, ...]
+
+    @functools.cached_property
+    def _numpy(self) -> Callable[..., Any]:
+        return sp.lambdify(self.variables, self.expr, modules="numpy")  # type: ignore[no-any-return]
+
+    @functools.cached_property
+    def _mpmath(self) -> Any:
+        f = sp.lambdify(self.variables, self.expr, modules="mpmath")
+        return np.frompyfunc(f, len(self.variables), 1)
+
+    def float64(self, *args: Array) -> Array:
+        with np.errstate(all="ignore"):
+            value = np.asarray(self._numpy(*args), dtype=np.float64)
+        shape = np.broadcast_shapes(*(a.shape for a in args))
+        out: Array = np.array(np.broadcast_to(value, shape), dtype=np.float64)
+        bad = ~np.isfinite(out)
+        if np.any(bad):  # overflow in an intermediate: redo those entries at higher precision
+            picked = [np.broadcast_to(a, out.shape)[bad] for a in args]
+            with mpmath.workdps(40):
+                out[bad] = np.asarray(self._mpmath(*picked), dtype=np.float64)
+        return out
+
+    def mp(self, *args: Any) -> Any:
+        return self._mpmath(*args)
+
+
+@functools.cache
+def _activation(name: str) -> _Elementwise:
+    return _Elementwise(_activation_expr(name), (_XI,))
+
+
+@functools.cache
+def _activation_derivative(name: str) -> _Elementwise:
+    return _Elementwise(sp.simplify(sp.diff(_activation_expr(name), _XI)), (_XI,))
+
+
+@functools.cache
+def _head_derivative(loss: str, output_activation: str) -> _Elementwise:
+    d = sp.diff(_head_expr(loss, output_activation), _XI)
+    return _Elementwise(sp.simplify(d), (_XI, _UPSILON))
+
+
+# -------------------------------------------------------------------------------- evaluation
+
+_Labelled = tuple[Any, tuple[sp.Symbol, ...]]  # (array, one label per axis)
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical(
+    expr: sp.Expr, index_symbols: frozenset[sp.Symbol]
+) -> tuple[sp.Expr, tuple[Any, ...]]:
+    """The expression with its free indices renamed to placeholders, and those indices in order.
+
+    z_p^(1) and z_k^(1) are one tensor with two labels; the canonical form lets them share a
+    cache entry.
+    """
+    free = sorted(expr.free_symbols & index_symbols, key=str)
+    mapping = dict(zip(free, _PLACEHOLDERS))
+    return expr.xreplace(mapping), tuple(free)
+
+
+class _Evaluator:
+    """Evaluates the derivative expressions of one problem, float64 or mpmath."""
+
+    def __init__(self, problem: Problem, precise: bool):
+        spec = problem.spec
+        self.spec = spec
+        self.precise = precise
+        self.m = problem.batch
+        convert = _to_mp if precise else (lambda a: a)
+        self.arrays: dict[str, Any] = {"x": convert(problem.X), "y": convert(problem.Y)}
+        for l, (W, b) in enumerate(problem.params, start=1):
+            self.arrays[f"W{l}"] = convert(W)
+            self.arrays[f"b{l}"] = convert(b)
+        net = _network(spec.depth)
+        self.index_symbols = frozenset((*net.indices, _P, _Q, *_PLACEHOLDERS))
+        self.memo: dict[sp.Expr, _Labelled] = {}
+
+    # -- public
+    def gradient(self, layer: int, tensor: str) -> Any:
+        dC = derivative(self.spec.depth, layer, tensor)
+        labels = (_P, _Q) if tensor == "W" else (_P,)
+        arr, have = self._contract(dC, contract_sample=True)
+        shape = self.spec.param_shapes[layer - 1][0 if tensor == "W" else 1]
+        out = np.broadcast_to(_align(arr, have, labels), shape)
+        return out / self.m  # J = (1/m) Σ_samples C
+
+    # -- tensors of sub-expressions
+    def _tensor(self, expr: sp.Expr) -> _Labelled:
+        key, free = _canonical(expr, self.index_symbols)
+        if key not in self.memo:
+            self.memo[key] = self._evaluate(key)
+        arr, labels = self.memo[key]
+        rename = dict(zip(_PLACEHOLDERS, free))
+        return arr, tuple(rename.get(label, label) for label in labels)
+
+    def _evaluate(self, expr: sp.Expr) -> _Labelled:
+        if isinstance(expr, sp.Indexed):
+            name = str(expr.base)
+            labels = tuple(expr.indices)
+            if name in ("x", "y"):
+                labels = (*labels, _SAMPLE)
+            return self.arrays[name], labels
+        if isinstance(expr, (sp.Sum, sp.Mul, sp.Add)):
+            return self._contract(expr, contract_sample=False)
+        if isinstance(expr, sp.Subs):
+            return self._derivative_at(expr)
+        if isinstance(expr, sp.core.function.AppliedUndef):
+            layer = int(expr.func.__name__[1:])
+            z, labels = self._tensor(expr.args[0])
+            name = self.spec.activations[layer - 1]
+            if self.precise:
+                return _activation(name).mp(z), labels
+            return activate(name, z), labels
+        if isinstance(expr, sp.Number):
+            return (_to_mp_scalar(expr) if self.precise else float(expr)), ()
+        raise AssertionError(f"cannot evaluate {type(expr).__name__}: {expr}")
+
+    def _derivative_at(self, subs: sp.Subs) -> _Labelled:
+        """Subs(Derivative(f(ξ, ...), ξ), ξ, arg): SymPy's f' at the value of arg."""
+        derivative_expr, (xi,), (arg,) = subs.args
+        f = derivative_expr.expr
+        if derivative_expr.variables != (xi,) or f.args[0] != xi:
+            raise AssertionError(f"expected a first derivative in the first argument: {subs}")
+        z, labels = self._tensor(arg)
+        if f.func.__name__ == "head":
+            y, y_labels = self._tensor(f.args[1])
+            union = _union(labels, y_labels)
+            z, y = _align(z, labels, union), _align(y, y_labels, union)
+            fn = _head_derivative(self.spec.loss, self.spec.activations[-1])
+            return (fn.mp(z, y) if self.precise else fn.float64(z, y)), union
+        layer = int(f.func.__name__[1:])
+        fn = _activation_derivative(self.spec.activations[layer - 1])
+        return (fn.mp(z) if self.precise else fn.float64(z)), labels
+
+    def _contract(self, expr: sp.Expr, contract_sample: bool) -> _Labelled:
+        """Sums of products → one einsum; sums of terms → aligned additions."""
+        if isinstance(expr, sp.Add):
+            terms = [self._contract(t, contract_sample) for t in expr.args]
+            union = _union(*(labels for _, labels in terms))
+            total = sum(_align(arr, labels, union) for arr, labels in terms)
+            return total, union
+        factors: list[sp.Expr] = []
+        summed: list[sp.Symbol] = []
+        _flatten_product(expr, factors, summed)
+        operands = [self._tensor(f) for f in factors]
+        contracted = set(summed) | ({_SAMPLE} if contract_sample else set())
+        present = _union(*(labels for _, labels in operands))
+        if contract_sample and _SAMPLE not in present:
+            operands.append(
+                (
+                    (np.full(self.m, 1.0) if not self.precise else _to_mp(np.full(self.m, 1.0))),
+                    (_SAMPLE,),
+                )
+            )
+            present = (*present, _SAMPLE)
+        missing = set(summed) - set(present)
+        if missing:
+            raise AssertionError(f"summed index {missing} does not occur in {expr}")
+        out = tuple(label for label in present if label not in contracted)
+        return _einsum(operands, out), out
+
+
+def _flatten_product(expr: sp.Expr, factors: list[sp.Expr], summed: list[sp.Symbol]) -> None:
+    """Collect the factors and summed indices of nested Sum(Mul(... Sum(...) ...))."""
+    if isinstance(expr, sp.Sum):
+        ((index, _, _),) = expr.limits
+        if index in summed:  # a reused dummy: keep this sum as a tensor of its own
+            factors.append(expr)
+            return
+        summed.append(index)
+        _flatten_product(expr.function, factors, summed)
+    elif isinstance(expr, sp.Mul):
+        for i, arg in enumerate(expr.args):
+            others = expr.args[:i] + expr.args[i + 1 :]
+            if isinstance(arg, sp.Sum) and any(arg.limits[0][0] in o.free_symbols for o in others):
+                factors.append(arg)  # its dummy is free in a sibling: do not merge scopes
+            else:
+                _flatten_product(arg, factors, summed)
+    else:
+        factors.append(expr)
+
+
+def _union(*label_tuples: tuple[sp.Symbol, ...]) -> tuple[sp.Symbol, ...]:
+    seen: dict[sp.Symbol, None] = {}
+    for labels in label_tuples:
+        for label in labels:
+            seen.setdefault(label)
+    return tuple(seen)
+
+
+def _align(arr: Any, labels: tuple[sp.Symbol, ...], target: tuple[sp.Symbol, ...]) -> Any:
+    """Transpose ``arr`` to ``target``'s label order, with size-1 axes for labels it lacks."""
+    if np.ndim(arr) == 0:
+        return arr
+    order = [labels.index(t) for t in target if t in labels]
+    moved = np.transpose(arr, order)
+    shape = [moved.shape[order.index(labels.index(t))] if t in labels else 1 for t in target]
+    return np.reshape(moved, shape)
+
+
+def _einsum(operands: Sequence[_Labelled], out: tuple[sp.Symbol, ...]) -> Any:
+    letters: dict[sp.Symbol, str] = {}
+    scalar: Any = 1.0
+    arrays: list[Any] = []
+    subscripts: list[str] = []
+    for arr, labels in operands:
+        if np.ndim(arr) == 0:
+            scalar = scalar * arr
+            continue
+        for label in labels:
+            letters.setdefault(label, chr(ord("a") + len(letters)))
+        arrays.append(arr)
+        subscripts.append("".join(letters[label] for label in labels))
+    spec = ",".join(subscripts) + "->" + "".join(letters[label] for label in out)
+    result = np.einsum(spec, *arrays, optimize=len(arrays) > 2) if arrays else np.asarray(1.0)
+    return result * scalar if not (isinstance(scalar, float) and scalar == 1.0) else result
+
+
+def _to_mp(a: Array) -> Any:
+    return np.frompyfunc(mpmath.mpf, 1, 1)(a)
+
+
+def _to_mp_scalar(number: sp.Number) -> Any:
+    return (
+        mpmath.mpf(number.p) / number.q
+        if isinstance(number, sp.Rational)
+        else mpmath.mpf(str(number))
+    )
+
+
+# ---------------------------------------------------------------------------------- the API
+
+
+@dataclass(frozen=True)
+class PreciseGradients:
+    """Gradients evaluated at ``digits`` significant digits.
+
+    ``grads`` holds them correctly rounded to float64; ``exact`` holds the mpmath values
+    (object arrays of ``mpmath.mpf``), accurate to about ``digits`` digits.
+    """
+
+    grads: list[tuple[Array, Array]]
+    exact: list[tuple[Any, Any]]
+    digits: int
+
+
+@overload
+def gradients(problem: Problem, digits: None = None) -> list[tuple[Array, Array]]: ...
+@overload
+def gradients(problem: Problem, digits: int) -> PreciseGradients: ...
+
+
+def gradients(
+    problem: Problem, digits: int | None = None
+) -> list[tuple[Array, Array]] | PreciseGradients:
+    """dJ/dθ as ``[(dW1, db1), ...]`` from SymPy's derivative of the composed loss.
+
+    With ``digits`` (nets of at most `MAX_PARAMS_FOR_DIGITS` parameters) the derivative is
+    evaluated in mpmath at that precision and a `PreciseGradients` is returned.
+    """
+    layers = range(1, problem.spec.depth + 1)
+    if digits is None:
+        ev = _Evaluator(problem, precise=False)
+        return [
+            (
+                np.asarray(ev.gradient(l, "W"), dtype=np.float64),
+                np.asarray(ev.gradient(l, "b"), dtype=np.float64),
+            )
+            for l in layers
+        ]
+    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 16:
+        raise SourceLimitError(f"digits must be an int >= 16, got {digits!r}")
+    if problem.spec.n_params > MAX_PARAMS_FOR_DIGITS:
+        raise SourceLimitError(
+            f"digits={digits} evaluates every entry in mpmath and is limited to nets of at most "
+            f"{MAX_PARAMS_FOR_DIGITS} parameters; this one has {problem.spec.n_params} "
+            f"({problem.spec!r}). Use digits=None for float64."
+        )
+    with mpmath.workdps(digits):
+        ev = _Evaluator(problem, precise=True)
+        exact = [(ev.gradient(l, "W"), ev.gradient(l, "b")) for l in layers]
+        rounded = [
+            (np.asarray(dW, dtype=np.float64), np.asarray(db, dtype=np.float64)) for dW, db in exact
+        ]
+    return PreciseGradients(grads=rounded, exact=exact, digits=digits)
