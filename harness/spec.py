@@ -32,6 +32,19 @@ from harness.network import ACTIVATIONS, KINKED_ACTIVATIONS, LOSSES, Array, forw
 __all__ = ["NetworkSpec", "Problem"]
 
 
+_LOSS_ALIASES = {
+    "cross_entropy": "bce",
+    "binary_cross_entropy": "bce",
+    "log_loss": "bce",
+    "logistic": "bce",
+    "bce_loss": "bce",
+    "mean_squared_error": "mse",
+    "squared_error": "mse",
+    "l2": "mse",
+    "mse_loss": "mse",
+}
+
+
 def _suggest(name: str, known: Sequence[str]) -> str:
     close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -54,7 +67,12 @@ class NetworkSpec:
         sizes_t = _validate_sizes(sizes)
         activations_t = _validate_activations(activations, depth=len(sizes_t) - 1)
         if not isinstance(loss, str) or loss not in LOSSES:
-            raise UnknownLossError(f"unknown loss {loss!r}: {_suggest(str(loss), LOSSES)}")
+            alias = _LOSS_ALIASES.get(str(loss).lower().replace("-", "_").replace(" ", "_"))
+            hint = f"; did you mean {alias!r}?" if alias else ""
+            suggestion = (
+                f"known: {', '.join(LOSSES)}{hint}" if alias else _suggest(str(loss), LOSSES)
+            )
+            raise UnknownLossError(f"unknown loss {loss!r}: {suggestion}")
         if loss == "bce" and activations_t[-1] != "sigmoid":
             raise SpecError(
                 f"loss 'bce' needs a sigmoid output layer, but layer {len(activations_t)} is "
@@ -89,6 +107,8 @@ class NetworkSpec:
 
 
 def _validate_sizes(sizes: Any) -> tuple[int, ...]:
+    if isinstance(sizes, np.ndarray) and sizes.ndim == 1:
+        sizes = sizes.tolist()
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
         raise SpecError(f"sizes must be a sequence of positive ints (n0, ..., nL), got {sizes!r}")
     if len(sizes) < 2:
@@ -142,7 +162,7 @@ def _checked_array(value: Any, where: str, shape: tuple[int, ...]) -> Array:
         first = tuple(int(i) for i in bad[0])
         raise NonFiniteError(
             f"{where} has {len(bad)} non-finite entr{'y' if len(bad) == 1 else 'ies'}, "
-            f"first at index {first}: {value[first]!r}"
+            f"first at index {first}: {float(value[first])!r}"
         )
     frozen = np.array(value, dtype=np.float64, copy=True)
     frozen.setflags(write=False)
@@ -180,6 +200,7 @@ class Problem:
     Y: Array
     seed: int | None
     weight_scale: float | None
+    kink_margin: float | None
 
     def __init__(
         self,
@@ -190,6 +211,7 @@ class Problem:
         *,
         seed: int | None = None,
         weight_scale: float | None = None,
+        kink_margin: float | None = None,
     ):
         if not isinstance(spec, NetworkSpec):
             raise ProblemError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
@@ -220,7 +242,7 @@ class Problem:
             first = tuple(int(i) for i in bad[0])
             raise TargetRangeError(
                 f"loss 'bce' needs targets in [0, 1]; Y has {len(bad)} outside, first "
-                f"Y{list(first)} = {Y_checked[first]!r}"
+                f"Y{list(first)} = {float(Y_checked[first])!r}"
             )
         object.__setattr__(self, "spec", spec)
         object.__setattr__(self, "params", tuple(checked))
@@ -228,6 +250,7 @@ class Problem:
         object.__setattr__(self, "Y", Y_checked)
         object.__setattr__(self, "seed", seed)
         object.__setattr__(self, "weight_scale", weight_scale)
+        object.__setattr__(self, "kink_margin", kink_margin)
 
     @property
     def batch(self) -> int:
@@ -236,9 +259,10 @@ class Problem:
 
     def __repr__(self) -> str:
         if self.seed is not None:
+            margin = "" if self.kink_margin == 1e-3 else f", kink_margin={self.kink_margin!r}"
             return (
                 f"Problem.random({self.spec!r}, batch={self.batch}, seed={self.seed}, "
-                f"weight_scale={self.weight_scale!r})"
+                f"weight_scale={self.weight_scale!r}{margin})"
             )
         return f"Problem({self.spec!r}, params=<{self.spec.n_params} values>, batch={self.batch})"
 
@@ -259,6 +283,8 @@ class Problem:
         each bias is then moved (as little as possible) so that every pre-activation of that
         row stays at least ``kink_margin`` · max(1, rms of the row) away from the kink at 0.
         """
+        if not isinstance(spec, NetworkSpec):
+            raise ProblemError(f"spec must be a NetworkSpec, got {type(spec).__name__}: {spec!r}")
         if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1:
             raise ProblemError(f"batch must be a positive int, got {batch!r}")
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
@@ -267,6 +293,8 @@ class Problem:
             raise ProblemError(
                 f"weight_scale must be a positive finite number, got {weight_scale!r}"
             )
+        if not (isinstance(kink_margin, numbers.Real) and 0 <= float(kink_margin) < np.inf):
+            raise ProblemError(f"kink_margin must be a finite number >= 0, got {kink_margin!r}")
         rng = np.random.default_rng(int(seed))
         params: list[tuple[Array, Array]] = []
         for n_prev, n_l in zip(spec.sizes[:-1], spec.sizes[1:]):
@@ -279,7 +307,15 @@ class Problem:
         else:
             Y = rng.random((spec.sizes[-1], int(batch)))
         params = _keep_off_kinks(params, X, spec.activations, kink_margin)
-        return cls(spec, params, X, Y, seed=int(seed), weight_scale=float(weight_scale))
+        return cls(
+            spec,
+            params,
+            X,
+            Y,
+            seed=int(seed),
+            weight_scale=float(weight_scale),
+            kink_margin=float(kink_margin),
+        )
 
 
 def _keep_off_kinks(
