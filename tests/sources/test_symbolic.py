@@ -1,0 +1,75 @@
+"""The SymPy source: one width-free derivative per (depth, layer, tensor), summed by SymPy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import reference
+from harness import NetworkSpec, Problem
+from harness.sources import symbolic
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+def test_derivatives_are_free_of_deltas_and_widths(depth: int) -> None:
+    for layer in range(1, depth + 1):
+        for tensor in "Wb":
+            dC = symbolic.derivative(depth, layer, tensor)
+            assert not dC.has(sp.KroneckerDelta)
+            assert not dC.has(sp.Piecewise)
+            free = {str(s) for s in dC.free_symbols if isinstance(s, sp.Symbol) and s.is_integer}
+            # Of the integer symbols, only the generic entry's indices and the widths remain free.
+            assert free <= {"p", "q"} | {f"n{l}" for l in range(depth + 1)}
+            assert "p" in free and (tensor == "b" or "q" in free)
+
+
+def test_one_derivative_serves_every_width_activation_and_loss() -> None:
+    symbolic.derivative.cache_clear()
+    specs = [
+        NetworkSpec((3, 5, 2), ("tanh", "sigmoid"), "bce"),
+        NetworkSpec((7, 1, 4), ("relu", "identity"), "mse"),
+        NetworkSpec((1, 9, 1), ("softplus", "leaky_relu"), "mse"),
+    ]
+    for spec in specs:
+        problem = Problem.random(spec, 3, seed=0)
+        ours = symbolic.gradients(problem)
+        ref = reference.backward(problem.params, problem.X, problem.Y, spec.activations, spec.loss)
+        for pair, ref_pair in zip(ours, ref, strict=True):
+            for g, r in zip(pair, ref_pair, strict=True):
+                assert g.shape == r.shape
+                np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-14 * np.abs(r).max())
+    info = symbolic.derivative.cache_info()
+    assert info.misses == 4  # (layer 1, 2) × (W, b), built once for depth 2
+    assert info.hits >= 8
+
+
+def test_the_first_layer_derivative_is_the_seed_chain_rule() -> None:
+    """dC/dW1[p, q] of a depth-1 net is head'(z_p) · x_q, as SymPy finds it."""
+    dC = symbolic.derivative(1, 1, "W")
+    text = str(dC)
+    assert "Derivative(head(" in text and "x[q]" in text
+
+
+def test_overflowing_derivative_entries_are_redone_in_mpmath() -> None:
+    """softplus' = e^z/(e^z+1) overflows in float64 for z > 709; the value must stay finite."""
+    spec = NetworkSpec((1, 1), ("softplus",), "mse")
+    W = np.array([[1.0]])
+    b = np.array([0.0])
+    X = np.array([[800.0, -3.0]])
+    Y = np.array([[0.5, 0.5]])
+    problem = Problem(spec, [(W, b)], X, Y)
+    ((dW, db),) = symbolic.gradients(problem)
+    ((rW, rb),) = reference.backward(problem.params, X, Y, spec.activations, spec.loss)
+    assert np.all(np.isfinite(dW)) and np.all(np.isfinite(db))
+    np.testing.assert_allclose(dW, rW, rtol=1e-12)
+    np.testing.assert_allclose(db, rb, rtol=1e-12)
+
+
+def test_saturated_bce_output_stays_finite() -> None:
+    spec = NetworkSpec((2, 1), ("sigmoid",), "bce")
+    W = np.array([[40.0, 40.0]])
+    problem = Problem(spec, [(W, np.array([0.0]))], np.array([[1.0], [1.0]]), np.array([[0.0]]))
+    ((dW, db),) = symbolic.gradients(problem)
+    np.testing.assert_allclose(db, [1.0], rtol=1e-15)  # σ(80) - 0, and σ(80) rounds to 1
+    np.testing.assert_allclose(dW, [[1.0, 1.0]], rtol=1e-15)
