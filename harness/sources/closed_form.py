@@ -22,7 +22,7 @@ import numpy as np
 from harness.network import LEAKY_SLOPE, Array, forward
 from harness.spec import Problem
 
-__all__ = ["gradients"]
+__all__ = ["gradients", "magnitudes"]
 
 
 def _sigmoid(z: Array) -> Array:
@@ -88,3 +88,42 @@ def gradients(problem: Problem) -> list[tuple[Array, Array]]:
             z_prev = cache[l - 2][0]
             dC_dz = dC_da_prev * g_prime(spec.activations[l - 2], z_prev)
     return grads_backward[::-1]
+
+
+def magnitudes(problem: Problem) -> list[tuple[Array, Array]]:
+    """The same chain rule on absolute values: Σ over every product term of |term|.
+
+    ``M = (1/m) Σ_i |∂C_i/∂a_j g'(z_j)| |a_k|`` with the backward sum taken over ``|w_jk|``,
+    and each |a| widened by the magnitude of its own rounding, |g'(z)| (|W||a| + |b|). A float64
+    evaluation of the gradient in any summation order is off by at most a small multiple of
+    eps · M (the running error bound of a sum of products); `harness.tolerance` turns it into
+    per-entry bounds.
+    """
+    spec = problem.spec
+    params = problem.params
+    cache = forward(params, problem.X, spec.activations)
+    m = problem.batch
+    L = spec.depth
+    # |a| plus the magnitude of its own rounding: g'(z) times the terms of z = W a_prev + b.
+    a_mag: list[Array] = [np.abs(problem.X)]
+    for (W, b), (z_l, a_l), name in zip(params, cache, spec.activations):
+        z_terms = np.abs(W) @ a_mag[-1] + np.abs(b)[:, None]
+        a_mag.append(np.abs(a_l) + np.abs(g_prime(name, z_l)) * z_terms)
+    z = cache[L - 1][0]
+    # Output factors: a - y is formed by subtraction, so its terms are |a| and |y|.
+    y = problem.Y
+    if spec.loss == "mse":
+        dC_dz_abs = 2.0 * (a_mag[L] + np.abs(y)) * np.abs(g_prime(spec.activations[L - 1], z))
+    else:  # bce: a candidate forms a - y; its rounding scales with |a| + |y|
+        dC_dz_abs = a_mag[L] + np.abs(y)
+    out_backward: list[tuple[Array, Array]] = []
+    for l in range(L, 0, -1):
+        W, _ = params[l - 1]
+        M_w = np.einsum("ji,ki->jk", dC_dz_abs, a_mag[l - 1], optimize=True) / m
+        M_b = np.einsum("ji->j", dC_dz_abs) / m
+        out_backward.append((M_w, M_b))
+        if l > 1:
+            M_a_prev = np.einsum("ji,jk->ki", dC_dz_abs, np.abs(W), optimize=True)
+            z_prev = cache[l - 2][0]
+            dC_dz_abs = M_a_prev * np.abs(g_prime(spec.activations[l - 2], z_prev))
+    return out_backward[::-1]

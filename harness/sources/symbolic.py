@@ -35,6 +35,7 @@ from typing import Any, Final, overload
 import mpmath
 import numpy as np
 import sympy as sp
+from sympy.codegen.cfunctions import log1p
 from sympy.concrete.delta import deltasummation
 
 from harness.errors import SourceLimitError
@@ -143,7 +144,7 @@ def _activation_expr(name: str) -> sp.Expr:
         "relu": sp.Piecewise((xi, xi > 0), (0, True)),
         "leaky_relu": sp.Piecewise((xi, xi > 0), (leak * xi, True)),
         "identity": xi,
-        "softplus": sp.log(1 + sp.exp(xi)),
+        "softplus": log1p(sp.exp(xi)),  # log1p keeps the 50-digit value exact for z << 0
     }[name]
 
 

@@ -1,0 +1,77 @@
+"""One checked case: a problem, the candidate's records, the Taylor order, how to reproduce it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.compare import TensorRecord
+from harness.spec import Problem
+from harness.taylor import TaylorResult
+
+__all__ = ["CaseResult", "reproduce_command"]
+
+
+def reproduce_command(problem: Problem, candidate: str | None) -> str:
+    """The CLI line that re-runs exactly this case."""
+    spec = problem.spec
+    parts = ["gradcheck-harness verify"]
+    if candidate:
+        parts.append(f"--candidate {candidate}")
+    parts += [
+        f"--sizes {','.join(str(n) for n in spec.sizes)}",
+        f"--activations {','.join(spec.activations)}",
+        f"--loss {spec.loss}",
+        f"--batch {problem.batch}",
+    ]
+    if problem.seed is not None:
+        parts.append(f"--problem-seed {problem.seed}")
+    if problem.weight_scale not in (None, 1.0):
+        parts.append(f"--weight-scale {problem.weight_scale!r}")
+    if problem.kink_margin not in (None, 1e-3):
+        parts.append(f"--kink-margin {problem.kink_margin!r}")
+    return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """The verdict on one problem."""
+
+    problem: Problem
+    records: tuple[TensorRecord, ...]
+    taylor: TaylorResult | None
+    candidate: str | None  # how the candidate was named on the command line, if it was
+
+    @property
+    def harness_fault(self) -> bool:
+        return any(r.status == "source-disagreement" for r in self.records)
+
+    @property
+    def passed(self) -> bool:
+        taylor_ok = self.taylor is None or self.taylor.passed
+        return taylor_ok and all(r.passed for r in self.records)
+
+    @property
+    def failing(self) -> tuple[TensorRecord, ...]:
+        return tuple(r for r in self.records if not r.passed)
+
+    @property
+    def reproduce(self) -> str:
+        return reproduce_command(self.problem, self.candidate)
+
+    def as_dict(self, with_ratio: bool = False) -> dict[str, Any]:
+        return {
+            "spec": repr(self.problem.spec),
+            "problem": repr(self.problem),
+            "sizes": list(self.problem.spec.sizes),
+            "activations": list(self.problem.spec.activations),
+            "loss": self.problem.spec.loss,
+            "batch": self.problem.batch,
+            "problem_seed": self.problem.seed,
+            "weight_scale": self.problem.weight_scale,
+            "passed": self.passed,
+            "harness_fault": self.harness_fault,
+            "records": [r.as_dict(with_ratio=with_ratio) for r in self.records],
+            "taylor": None if self.taylor is None else self.taylor.as_dict(),
+            "reproduce": self.reproduce,
+        }

@@ -1,0 +1,316 @@
+"""Candidate vs sources, per layer and tensor: records, never printing, never raising on garbage.
+
+For each (layer, W|b) the candidate's tensor is checked in order: present (count), a float64
+`numpy.ndarray` (dtype), exactly the parameter's shape — no broadcasting, a db of shape (n, 1)
+is a shape finding — and finite. Then every entry is compared with the expected value of the
+most precise source that speaks for it, within ``backprop bound + that source's bound``
+(`harness.tolerance`). The sources are cross-checked first: where they disagree with each other
+beyond their own bounds the tensor is a ``source-disagreement`` — a harness fault, never blamed on
+the candidate. Entries whose finite difference crosses a ReLU-type kink are ``undecidable`` when
+the candidate differs there, never a mismatch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from harness.network import Array
+from harness.sources import closed_form, finite_diff, symbolic
+from harness.spec import Problem
+from harness.tolerance import DEFAULT_MODEL, ErrorModel, backprop_bound, half_ulp
+
+__all__ = [
+    "STATUSES",
+    "Entry",
+    "SourceValues",
+    "TensorRecord",
+    "compare",
+    "evaluate_sources",
+]
+
+Mask = NDArray[np.bool_]
+
+#: Every status a record can have, from best to worst.
+STATUSES: Final = (
+    "ok",
+    "undecidable",
+    "mismatch",
+    "shape",
+    "dtype",
+    "nonfinite",
+    "count",
+    "source-disagreement",
+)
+#: How many of the worst entries a record keeps.
+WORST: Final = 5
+
+
+@dataclass(frozen=True)
+class SourceValues:
+    """What the three sources say about one problem, each value with its per-entry bound."""
+
+    grads: dict[str, list[tuple[Array, Array]]]  # source name -> [(dW, db), ...]
+    bounds: dict[str, list[tuple[Array, Array]]]  # source name -> per-entry error bound
+    undecidable: list[tuple[Mask, Mask]]  # finite differences crossing a kink
+    backprop: list[tuple[Array, Array]]  # rounding bound of any float64 backprop
+
+
+def evaluate_sources(
+    problem: Problem, *, digits: int | None = 50, model: ErrorModel = DEFAULT_MODEL
+) -> SourceValues:
+    """Run every source on ``problem``; 50-digit SymPy values join on nets small enough."""
+    float64 = backprop_bound(problem, closed_form.magnitudes(problem), model)
+    estimate = finite_diff.estimate(problem)
+    grads = {
+        "closed_form": closed_form.gradients(problem),
+        "symbolic": symbolic.gradients(problem),
+        "finite_diff": estimate.grads,
+    }
+    bounds = {"closed_form": float64, "symbolic": float64, "finite_diff": estimate.bound}
+    if digits is not None and problem.spec.n_params <= symbolic.MAX_PARAMS_FOR_DIGITS:
+        precise = symbolic.gradients(problem, digits=digits).grads
+        grads["symbolic_50"] = precise
+        bounds["symbolic_50"] = [(half_ulp(dW), half_ulp(db)) for dW, db in precise]
+    return SourceValues(grads, bounds, estimate.undecidable, float64)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of a tensor: where, what the candidate said, what the sources agree on."""
+
+    index: tuple[int, ...]
+    candidate: float
+    expected: float
+    abs_error: float
+    bound: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": list(self.index),
+            "candidate": self.candidate,
+            "expected": self.expected,
+            "abs_error": self.abs_error,
+            "bound": self.bound,
+        }
+
+
+@dataclass(frozen=True)
+class TensorRecord:
+    """The verdict on one (layer, tensor) of a candidate, or on the whole call (layer None)."""
+
+    layer: int | None
+    param: str | None  # "W", "b", or None for a whole-call problem
+    status: str
+    detail: str
+    shape: tuple[int, ...] = ()
+    total: int = 0
+    mismatched: int = 0
+    undecidable: int = 0
+    max_abs_error: float = 0.0
+    max_rel_error: float = 0.0
+    worst: tuple[Entry, ...] = ()
+    sources: tuple[str, ...] = ()  # the sources that agree with the expected values
+    ratio: Array | None = field(default=None, repr=False)  # |Δ| / bound per entry
+
+    @property
+    def where(self) -> str:
+        return "whole call" if self.layer is None else f"layer {self.layer} d{self.param}"
+
+    @property
+    def passed(self) -> bool:
+        return self.status in ("ok", "undecidable")
+
+    def as_dict(self, with_ratio: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "layer": self.layer,
+            "param": self.param,
+            "status": self.status,
+            "detail": self.detail,
+            "shape": list(self.shape),
+            "total": self.total,
+            "mismatched": self.mismatched,
+            "undecidable": self.undecidable,
+            "max_abs_error": self.max_abs_error,
+            "max_rel_error": self.max_rel_error,
+            "worst": [e.as_dict() for e in self.worst],
+            "sources": list(self.sources),
+        }
+        if with_ratio and self.ratio is not None:
+            out["ratio"] = np.asarray(self.ratio, dtype=np.float64).tolist()
+        return out
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _index_text(index: tuple[int, ...]) -> str:
+    return "[" + ", ".join(str(i) for i in index) + "]"
+
+
+def _tensor_pairs(output: Any, depth: int) -> tuple[list[tuple[Any, Any]] | None, str | None]:
+    """The candidate's [(dW, db), ...], or why it is not one."""
+    if isinstance(output, np.ndarray) or not isinstance(output, Sequence):
+        return None, f"returned {type(output).__name__}, expected a list of {depth} (dW, db) pairs"
+    if len(output) != depth:
+        return None, f"returned {len(output)} layer(s) of gradients, expected {depth}"
+    pairs: list[tuple[Any, Any]] = []
+    for l, pair in enumerate(output, start=1):
+        if isinstance(pair, np.ndarray) or not isinstance(pair, Sequence) or len(pair) != 2:
+            return None, f"layer {l}: expected a pair (dW{l}, db{l}), got {type(pair).__name__}"
+        pairs.append((pair[0], pair[1]))
+    return pairs, None
+
+
+def compare(
+    problem: Problem, candidate_output: Any, sources: SourceValues
+) -> tuple[TensorRecord, ...]:
+    """One record per (layer, tensor), or a single whole-call record when the output is unusable."""
+    pairs, problem_text = _tensor_pairs(candidate_output, problem.spec.depth)
+    if pairs is None:
+        return (TensorRecord(None, None, "count", f"candidate {problem_text}"),)
+    records = []
+    for l, ((cW, cb), shapes) in enumerate(zip(pairs, problem.spec.param_shapes), start=1):
+        for k, (param, value, shape) in enumerate(zip("Wb", (cW, cb), shapes)):
+            records.append(_compare_tensor(l, param, k, value, shape, sources))
+    return tuple(records)
+
+
+def _compare_tensor(
+    layer: int,
+    param: str,
+    k: int,
+    value: Any,
+    shape: tuple[int, ...],
+    sources: SourceValues,
+) -> TensorRecord:
+    where = f"layer {layer} d{param}"
+    size = int(np.prod(shape))
+    if not isinstance(value, np.ndarray):
+        return TensorRecord(
+            layer, param, "dtype",
+            f"{where}: candidate returned {type(value).__name__}, expected a numpy.ndarray "
+            f"of dtype float64 and shape {shape}",
+            shape=shape, total=size,
+        )  # fmt: skip
+    if value.shape != shape:
+        return TensorRecord(
+            layer, param, "shape",
+            f"{where}: candidate shape {value.shape}, expected {shape} (never broadcast)",
+            shape=shape, total=size,
+        )  # fmt: skip
+    if value.dtype != np.float64:
+        return TensorRecord(
+            layer, param, "dtype",
+            f"{where}: candidate dtype {value.dtype}, expected float64",
+            shape=shape, total=size,
+        )  # fmt: skip
+    bad = ~np.isfinite(value)
+    if np.any(bad):
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        return TensorRecord(
+            layer, param, "nonfinite",
+            f"{where}: {int(bad.sum())}/{size} entries are not finite, first "
+            f"{_index_text(first)} = {float(value[first])!r}",
+            shape=shape, total=size, mismatched=int(bad.sum()),
+        )  # fmt: skip
+
+    grads = {name: g[layer - 1][k] for name, g in sources.grads.items()}
+    bounds = {name: b[layer - 1][k] for name, b in sources.bounds.items()}
+    undecidable_fd: Mask = sources.undecidable[layer - 1][k]
+    backprop = sources.backprop[layer - 1][k]
+
+    # The most precise source for each entry, and whether all sources agree with it.
+    order = sorted(grads, key=lambda name: float(np.median(bounds[name])))
+    expected = grads[order[0]].copy()
+    source_bound = bounds[order[0]].copy()
+    for name in order[1:]:
+        better = bounds[name] < source_bound
+        if name == "finite_diff":
+            better &= ~undecidable_fd
+        expected[better] = grads[name][better]
+        source_bound[better] = bounds[name][better]
+    disagreeing: list[str] = []
+    for name in order:
+        usable = ~undecidable_fd if name == "finite_diff" else np.ones(shape, dtype=bool)
+        off = np.abs(grads[name] - expected) > bounds[name] + source_bound
+        if np.any(off & usable):
+            disagreeing.append(name)
+    agreeing = tuple(name for name in order if name not in disagreeing)
+    if disagreeing:
+        return _disagreement(layer, param, shape, grads, bounds, order, disagreeing)
+
+    delta = np.abs(value - expected)
+    bound = backprop + source_bound
+    ratio = delta / bound
+    wrong = ratio > 1.0
+    at_kink = wrong & undecidable_fd
+    wrong &= ~undecidable_fd
+    rel = delta / np.maximum(np.abs(expected), np.finfo(np.float64).tiny)
+    ranked = np.argsort(-ratio, axis=None)[:WORST]
+    worst = tuple(
+        Entry(
+            index=tuple(int(i) for i in np.unravel_index(flat, shape)),
+            candidate=float(value.flat[flat]),
+            expected=float(expected.flat[flat]),
+            abs_error=float(delta.flat[flat]),
+            bound=float(bound.flat[flat]),
+        )
+        for flat in ranked
+        if wrong.flat[flat] or not np.any(wrong)
+    )
+    n_wrong, n_kink = int(wrong.sum()), int(at_kink.sum())
+    if n_wrong:
+        top = worst[0]
+        status = "mismatch"
+        detail = (
+            f"{where}: {n_wrong}/{size} entries wrong; {where}{_index_text(top.index)}: "
+            f"candidate {_fmt(top.candidate)} but sources agree on {_fmt(top.expected)} "
+            f"(|Δ| {top.abs_error:.1e} > bound {top.bound:.1e})"
+        )
+    elif n_kink:
+        status = "undecidable"
+        detail = f"{where}: {n_kink}/{size} entries differ only where a ReLU-type kink is crossed"
+    else:
+        status = "ok"
+        detail = f"{where}: {size}/{size} entries agree (max |Δ|/bound {float(ratio.max()):.2g})"
+    return TensorRecord(
+        layer, param, status, detail,
+        shape=shape, total=size, mismatched=n_wrong, undecidable=n_kink,
+        max_abs_error=float(delta.max()), max_rel_error=float(rel.max()),
+        worst=worst, sources=agreeing, ratio=ratio,
+    )  # fmt: skip
+
+
+def _disagreement(
+    layer: int,
+    param: str,
+    shape: tuple[int, ...],
+    grads: dict[str, Array],
+    bounds: dict[str, Array],
+    order: list[str],
+    disagreeing: list[str],
+) -> TensorRecord:
+    """The sources contradict each other: a harness fault, reported loudly, no blame."""
+    best = order[0]
+    name = disagreeing[0] if disagreeing[0] != best else (disagreeing + order)[1]
+    gap = np.abs(grads[name] - grads[best])
+    flat = int(np.argmax(gap / (bounds[name] + bounds[best])))
+    index = tuple(int(i) for i in np.unravel_index(flat, shape))
+    detail = (
+        f"HARNESS FAULT at layer {layer} d{param}{_index_text(index)}: source {name} says "
+        f"{_fmt(float(grads[name].flat[flat]))} but {best} says "
+        f"{_fmt(float(grads[best].flat[flat]))} (|Δ| {float(gap.flat[flat]):.1e} > bounds "
+        f"{float(bounds[name].flat[flat]) + float(bounds[best].flat[flat]):.1e}); "
+        f"the candidate is not judged here"
+    )
+    return TensorRecord(
+        layer, param, "source-disagreement", detail,
+        shape=shape, total=int(np.prod(shape)),
+        sources=tuple(n for n in order if n not in disagreeing),
+    )  # fmt: skip

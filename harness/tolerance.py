@@ -1,0 +1,89 @@
+"""The error model: how far a float64 gradient may be from the truth, entry by entry.
+
+No global atol/rtol. Each source carries its own per-entry bound:
+
+- **50-digit SymPy** values (nets of at most 200 parameters) are exact for our purposes; rounded
+  to float64 they are off by at most half an ulp.
+- **Finite differences** bring their own rigorous bound (`harness.sources.finite_diff`).
+- **A float64 backprop** — the closed forms, SymPy evaluated in float64, and the candidate
+  itself — is a sum of products. Its rounding error is bounded by the running-error bound
+  ``κ · eps · M``: ``M`` is the same chain rule on absolute values
+  (`harness.sources.closed_form.magnitudes`), and ``κ`` counts the operations one entry passes
+  through: m samples summed, n_{l-1} + a few operations per layer, each layer's activation
+  derivative evaluated at a pre-activation that is itself off by up to n · eps · |z|_abs
+  (which the slope of g' amplifies by at most 2 · |z|_abs relative). The constants below are
+  the data of that model; `safety` covers the gap between a first-order bound and float64.
+
+A candidate entry passes when ``|candidate - expected| <= backprop_bound + source_bound`` where
+the expected value comes from the most precise source that speaks for the entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+from harness.network import Array, forward
+from harness.spec import Problem
+
+__all__ = ["DEFAULT_MODEL", "EPS", "ErrorModel", "backprop_bound", "half_ulp"]
+
+EPS: Final = float(np.finfo(np.float64).eps)
+#: Activations whose derivative varies with z (and so inherits z's rounding); the others have a
+#: piecewise-constant g'.
+SMOOTH_NONLINEAR: Final = frozenset({"sigmoid", "tanh", "softplus"})
+
+
+@dataclass(frozen=True)
+class ErrorModel:
+    """Constants of the float64 backprop rounding model (see the module docstring)."""
+
+    #: Multiplies the first-order operation count.
+    safety: float = 2.0
+    #: Operations per layer besides the n_{l-1}-term dot product (g', products, the 1/m, …).
+    ops_per_layer: int = 8
+    #: Operations at the output (the loss derivative) and the final division by m.
+    ops_at_output: int = 8
+    #: Relative sensitivity of g' to an error in z, per unit of |z|_abs (|g''/g'| <= 2).
+    slope_sensitivity: float = 2.0
+    #: Absolute floor, far below any gradient that matters, so a zero entry has a bound.
+    floor: float = 2.0**-1000
+
+
+DEFAULT_MODEL: Final = ErrorModel()
+
+
+def operation_count(problem: Problem, model: ErrorModel = DEFAULT_MODEL) -> float:
+    """κ: the first-order count of rounding errors one gradient entry accumulates."""
+    count = float(problem.batch + model.ops_at_output)
+    activations = [A for _, A in forward(problem.params, problem.X, problem.spec.activations)]
+    A_prev_list = [problem.X, *activations[:-1]]
+    for (W, b), A_prev, name in zip(problem.params, A_prev_list, problem.spec.activations):
+        n_prev = W.shape[1]
+        count += n_prev + model.ops_per_layer
+        if name in SMOOTH_NONLINEAR:  # g' evaluated at a z that is off by z_error
+            z_abs = np.abs(W) @ np.abs(A_prev) + np.abs(b)[:, None]  # what z's rounding scales with
+            z_error = (n_prev + 2) * float(np.max(z_abs))  # absolute error of z, in units of eps
+            count += model.slope_sensitivity * z_error
+    return model.safety * count
+
+
+def backprop_bound(
+    problem: Problem,
+    magnitudes: Sequence[tuple[Array, Array]],
+    model: ErrorModel = DEFAULT_MODEL,
+) -> list[tuple[Array, Array]]:
+    """Per-entry bound on the rounding error of any float64 backprop of this problem."""
+    kappa = operation_count(problem, model)
+    return [
+        (kappa * EPS * M_w + model.floor, kappa * EPS * M_b + model.floor)
+        for M_w, M_b in magnitudes
+    ]
+
+
+def half_ulp(values: Array) -> Array:
+    """Half a unit in the last place of each float64 value: the error of a correct rounding."""
+    return np.spacing(np.abs(values)) / 2.0
