@@ -44,6 +44,7 @@ STATUSES: Final = (
     "dtype",
     "nonfinite",
     "count",
+    "raises",
     "source-disagreement",
 )
 #: How many of the worst entries a record keeps.

@@ -1,0 +1,151 @@
+"""The verification campaign: Hypothesis draws architectures, every case is checked, a failure
+is shrunk to the smallest failing architecture.
+
+`check_case` is one deterministic verdict (candidate vs the three sources, plus the Taylor order);
+`run_campaign` drives it with Hypothesis under a fixed seed, so the same seed gives the same cases,
+the same shrunk failure and the same report content.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import seed as hypothesis_seed
+
+from harness.candidate import Backward, call_candidate
+from harness.case import CaseResult
+from harness.compare import compare, evaluate_sources
+from harness.spec import Problem
+from harness.strategies import network_specs, problems
+from harness.taylor import taylor_check
+
+__all__ = ["PROFILES", "CampaignResult", "Profile", "check_case", "run_campaign"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How many examples, and how large an architecture, a campaign draws."""
+
+    examples: int
+    max_depth: int
+    max_width: int
+    max_batch: int
+
+
+PROFILES: Final = {
+    "quick": Profile(examples=100, max_depth=3, max_width=8, max_batch=8),
+    "default": Profile(examples=400, max_depth=4, max_width=16, max_batch=16),
+    "thorough": Profile(examples=2000, max_depth=5, max_width=32, max_batch=32),
+}
+#: Passing cases kept for the report besides the failures.
+SAMPLED: Final = 3
+
+
+def check_case(backward: Backward, problem: Problem, candidate: str | None = None) -> CaseResult:
+    """The full verdict on one problem."""
+    output, call_record = call_candidate(backward, problem)
+    if call_record is not None:
+        return CaseResult(problem, (call_record,), None, candidate)
+    records = compare(problem, output, evaluate_sources(problem))
+    values_usable = all(r.status not in ("count", "shape", "dtype", "nonfinite") for r in records)
+    taylor = taylor_check(problem, output) if values_usable else None
+    return CaseResult(problem, records, taylor, candidate)
+
+
+class _CaseFailedError(Exception):
+    def __init__(self, result: CaseResult):
+        super().__init__(result.reproduce)
+        self.result = result
+
+
+@dataclass
+class CampaignResult:
+    """What a campaign found: the shrunk failure first, then the first failure, then samples."""
+
+    cases: list[CaseResult]
+    examples: int  # distinct examples generated (not counting shrink attempts)
+    calls: int  # every check, shrink attempts included
+    seconds: float
+    minimal: CaseResult | None = None
+    first_failure: CaseResult | None = field(default=None)
+
+    @property
+    def passed(self) -> bool:
+        return self.minimal is None
+
+
+Progress = Callable[[str, int, int], None]  # (phase, examples done, examples planned)
+
+
+def run_campaign(
+    backward: Backward,
+    *,
+    candidate: str | None,
+    profile: Profile,
+    seed: int = 0,
+    examples: int | None = None,
+    progress: Progress | None = None,
+) -> CampaignResult:
+    """Run ``examples`` Hypothesis examples (default: the profile's) against ``backward``."""
+    planned = examples if examples is not None else profile.examples
+    sampled: list[CaseResult] = []
+    state = {"examples": 0, "calls": 0, "shrinking": False}
+    first: list[CaseResult] = []
+    strategy = problems(
+        network_specs(max_depth=profile.max_depth, max_width=profile.max_width),
+        max_batch=profile.max_batch,
+    )
+
+    @hypothesis_seed(seed)
+    @settings(
+        max_examples=planned,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        report_multiple_bugs=False,
+        verbosity=Verbosity.quiet,
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def campaign(problem: Problem) -> None:
+        state["calls"] += 1
+        if not state["shrinking"]:
+            state["examples"] += 1
+        result = check_case(backward, problem, candidate)
+        if progress is not None:
+            phase = "shrinking" if state["shrinking"] else "checking"
+            progress(phase, int(state["examples"]), planned)
+        if not result.passed:
+            if not first:
+                first.append(result)
+                state["shrinking"] = True
+            raise _CaseFailedError(result)
+        if len(sampled) < SAMPLED and not state["shrinking"]:
+            sampled.append(result)
+
+    start = time.perf_counter()
+    minimal: CaseResult | None = None
+    try:
+        campaign()
+    except _CaseFailedError as failure:
+        minimal = failure.result
+    seconds = time.perf_counter() - start
+    cases: list[CaseResult] = []
+    if minimal is not None:
+        cases.append(minimal)
+        if first and repr(first[0].problem) != repr(minimal.problem):
+            cases.append(first[0])
+    cases.extend(sampled)
+    return CampaignResult(
+        cases=cases,
+        examples=int(state["examples"]),
+        calls=int(state["calls"]),
+        seconds=seconds,
+        minimal=minimal,
+        first_failure=first[0] if first else None,
+    )
