@@ -222,7 +222,14 @@ def _compare_tensor(
         )  # fmt: skip
 
     grads = {name: g[layer - 1][k] for name, g in sources.grads.items()}
-    bounds = {name: b[layer - 1][k] for name, b in sources.bounds.items()}
+    # A source that could not evaluate an entry (non-finite value or bound) is silent there.
+    bounds = {
+        name: np.where(
+            np.isfinite(grads[name]) & np.isfinite(b[layer - 1][k]), b[layer - 1][k], np.inf
+        )
+        for name, b in sources.bounds.items()
+    }
+    grads = {name: np.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0) for name, g in grads.items()}
     undecidable_fd: Mask = sources.undecidable[layer - 1][k]
     backprop = sources.backprop[layer - 1][k]
 

@@ -58,8 +58,9 @@ def dC_da_times_g_prime(loss: str, name: str, z: Array, a: Array, y: Array) -> A
     # bce, sigmoid output: ∂C/∂a = -y/a + (1 - y)/(1 - a); g'(z) = a (1 - a).
     a_ = _sigmoid(z)
     one_minus_a = _sigmoid(-z)
-    dC_da_over = -y / a_ + (1.0 - y) / one_minus_a
-    return np.asarray(dC_da_over * (a_ * one_minus_a), dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):  # |z| > 745: a or 1 - a underflows
+        dC_da = np.where(y != 0, -y / a_, 0.0) + np.where(y != 1, (1.0 - y) / one_minus_a, 0.0)
+        return np.asarray(dC_da * (a_ * one_minus_a), dtype=np.float64)
 
 
 def gradients(problem: Problem) -> list[tuple[Array, Array]]:
