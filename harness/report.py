@@ -1,0 +1,295 @@
+"""Findings -> JSON, Markdown and HTML, written atomically to ``reports/<run-id>/``.
+
+`write_report` makes a new directory per run (UTC timestamp and a random suffix; `os.mkdir`
+retried on a clash, so no run overwrites another) holding three files:
+
+- ``summary.json``: machine-readable; ``schema_version`` (`SCHEMA_VERSION`), the versions of
+  Python, numpy, SymPy, Hypothesis and the harness, the run's settings and verdict, and every
+  case's ``CaseResult.as_dict()`` (records, Taylor order, spec, reproduce line). Non-finite floats
+  are written as the strings ``"inf"``, ``"-inf"`` and ``"nan"`` (JSON has no such numbers).
+- ``summary.md``: the verdict, then per case the spec, the reproduce line, the Taylor order and,
+  for every tensor that is not ok, a pytest-approx-shaped block with only the worst entries.
+- ``report.html``: one self-contained page with a heatmap of |Δ| / bound per entry
+  (`harness.report_html`).
+
+Each file is written to a temporary name in the run directory and `os.replace`'d into place, so a
+killed run never leaves a half-written file under a final name. No file holds a timestamp, the
+run id or a duration: the same `Run` gives byte-identical files. ``reports/latest`` is a relative
+symlink to the newest complete run, replaced atomically; it moves only after all three files are
+in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import json
+import math
+import os
+import secrets
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from harness import __version__
+from harness.case import CaseResult
+from harness.compare import TensorRecord
+from harness.report_html import (
+    case_titles,
+    index_text,
+    render_html,
+    taylor_text,
+    value_text,
+    verdict,
+)
+
+__all__ = ["SCHEMA_VERSION", "Run", "summary_json", "summary_markdown", "write_report"]
+
+#: Bumped whenever a key of summary.json changes meaning or disappears.
+SCHEMA_VERSION: Final = 1
+#: Distributions whose versions summary.json records.
+_DISTRIBUTIONS: Final = ("numpy", "sympy", "hypothesis")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One verify/audit run, as the report shows it.
+
+    ``cases`` are ordered: the minimal (shrunk) failing case first, then other failing cases,
+    then a few sampled passing ones. ``command`` is the command line that reproduces the run.
+    """
+
+    candidate: str  # e.g. "reference.backward" or "tests/meta/transposed_dW.py:backward"
+    seed: int
+    profile: str  # "quick" | "default" | "thorough" | "single"
+    examples: int  # examples run
+    cases: tuple[CaseResult, ...]
+    passed: bool
+    command: str
+
+
+def write_report(run: Run, root: Path | str = "reports") -> Path:
+    """Write summary.json, summary.md and report.html to a new ``root/<run-id>/``; return it."""
+    texts = {
+        "summary.json": summary_json(run),
+        "summary.md": summary_markdown(run),
+        "report.html": render_html(run),
+    }
+    root_path = Path(root)
+    root_path.mkdir(parents=True, exist_ok=True)
+    run_dir = _new_run_dir(root_path)
+    for name, text in texts.items():
+        _write_atomic(run_dir / name, text)
+    _point_latest(root_path, run_dir)
+    return run_dir
+
+
+# --- files and directories ---------------------------------------------------------------------
+
+
+def _new_run_dir(root: Path) -> Path:
+    """A fresh directory ``<UTC timestamp>-<random>``; never one that exists already."""
+    now = datetime.now(timezone.utc)
+    stamp = now.strftime("%Y%m%dT%H%M%S") + f".{now.microsecond // 1000:03d}Z"
+    for _ in range(100):
+        run_dir = root / f"{stamp}-{secrets.token_hex(3)}"
+        try:
+            os.mkdir(run_dir)
+        except FileExistsError:
+            continue
+        return run_dir
+    raise FileExistsError(f"no free run directory name under {root} after 100 attempts")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to a temporary file beside ``path``, then rename it into place."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def _point_latest(root: Path, run_dir: Path) -> None:
+    """Make ``root/latest`` a relative symlink to ``run_dir``, swapped in atomically."""
+    tmp = root / f".latest.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    os.symlink(run_dir.name, tmp)
+    try:
+        os.replace(tmp, root / "latest")
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+# --- summary.json ------------------------------------------------------------------------------
+
+
+def _versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {
+        "python": ".".join(str(part) for part in sys.version_info[:3])
+    }
+    for dist in _DISTRIBUTIONS:
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = None
+    versions["gradcheck-harness"] = __version__
+    return versions
+
+
+def _json_safe(value: Any) -> Any:
+    """Plain JSON values; non-finite floats become the strings "inf", "-inf", "nan"."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        x = float(value)
+        if math.isfinite(x):
+            return x
+        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    return value
+
+
+def summary_json(run: Run) -> str:
+    """The text of summary.json (deterministic: the same run gives the same bytes)."""
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "versions": _versions(),
+        "candidate": run.candidate,
+        "seed": run.seed,
+        "profile": run.profile,
+        "examples": run.examples,
+        "passed": run.passed,
+        "verdict": verdict(run),
+        "command": run.command,
+        "cases": [case.as_dict(with_ratio=False) for case in run.cases],
+    }
+    return json.dumps(_json_safe(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+# --- summary.md --------------------------------------------------------------------------------
+
+
+def _record_block(record: TensorRecord) -> list[str]:
+    """The pytest-approx-shaped block for one record that is not ok."""
+    lines = [f"### {record.where} — {record.status}", "", record.detail, ""]
+    if record.status in ("mismatch", "undecidable", "nonfinite"):
+        label = {"mismatch": "Mismatched", "undecidable": "Undecidable (at a kink)"}.get(
+            record.status, "Non-finite"
+        )
+        count = record.undecidable if record.status == "undecidable" else record.mismatched
+        lines += ["```text", f"{label} elements: {count} / {record.total}"]
+        if record.status != "nonfinite":
+            lines += [
+                f"Max absolute difference: {record.max_abs_error:.1e}",
+                f"Max relative difference: {record.max_rel_error:.1e}",
+            ]
+        lines += ["```", ""]
+    if record.status == "mismatch" and record.worst:
+        shown = len(record.worst)
+        if record.mismatched > shown:
+            lines += [f"The {shown} worst of {record.mismatched} wrong entries:", ""]
+        lines += [
+            "| Index | Candidate | Expected | abs error | bound |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for e in record.worst:
+            lines.append(
+                f"| {index_text(e.index)} | {value_text(e.candidate, e.expected, e.abs_error)} "
+                f"| {value_text(e.expected, e.candidate, e.abs_error)} "
+                f"| {e.abs_error:.1e} | {e.bound:.1e} |"
+            )
+        lines.append("")
+    return lines
+
+
+def _status_table(case: CaseResult) -> list[str]:
+    lines = [
+        "| layer | tensor | shape | status | wrong / total | max abs error |",
+        "| ---: | --- | --- | --- | ---: | ---: |",
+    ]
+    for r in case.records:
+        layer = "—" if r.layer is None else str(r.layer)
+        tensor = "whole call" if r.param is None else f"d{r.param}"
+        shape = "—" if not r.shape else "×".join(str(n) for n in r.shape)
+        lines.append(
+            f"| {layer} | {tensor} | {shape} | {r.status} | {r.mismatched} / {r.total} "
+            f"| {r.max_abs_error:.1e} |"
+        )
+    return [*lines, ""]
+
+
+def _case_markdown(case: CaseResult, title: str) -> list[str]:
+    status = "HARNESS FAULT" if case.harness_fault else "FAIL"
+    lines = [f"## {title} — {status}", "", "```python", f"spec = {case.problem.spec!r}"]
+    lines.append(f"problem = {case.problem!r}")
+    lines += ["```", "", "Reproduce:", "", "```sh", case.reproduce, "```", ""]
+    lines += [f"Taylor remainder order: {taylor_text(case)}", ""]
+    for record in case.records:
+        if record.status != "ok":
+            lines += _record_block(record)
+    lines += ["#### Every tensor of this case", "", *_status_table(case)]
+    return lines
+
+
+def _verdict_line(run: Run) -> str:
+    v = verdict(run)
+    if v == "HARNESS FAULT":
+        return "HARNESS FAULT: the sources contradict each other; the candidate is not judged"
+    if v == "PASS":
+        return f"PASS: every entry agreed with the sources in all {run.examples} examples"
+    failing = [r.where for case in run.cases[:1] for r in case.failing]
+    where = f" (minimal case: {', '.join(failing)})" if failing else ""
+    return f"FAIL: the candidate's gradient is wrong{where}"
+
+
+def summary_markdown(run: Run) -> str:
+    """The text of summary.md: verdict, then each case, the minimal failing case first."""
+    lines = [
+        f"# gradcheck report: {verdict(run)}",
+        "",
+        f"- candidate: `{run.candidate}`",
+        f"- verdict: {_verdict_line(run)}",
+        f"- examples: {run.examples} (profile {run.profile})",
+        f"- seed: {run.seed}",
+        "",
+        "Reproduce the run:",
+        "",
+        "```sh",
+        run.command,
+        "```",
+        "",
+    ]
+    titles = case_titles(run.cases)
+    passing = []
+    for case, title in zip(run.cases, titles):
+        if case.passed:
+            passing.append(
+                f"- {title}: PASS `{case.problem!r}`, Taylor order {taylor_text(case)}; "
+                f"`{case.reproduce}`"
+            )
+        else:
+            lines += _case_markdown(case, title)
+    if passing:
+        lines += ["## Sampled passing cases", "", *passing, ""]
+    return "\n".join(lines).rstrip("\n") + "\n"

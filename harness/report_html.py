@@ -1,0 +1,337 @@
+"""report.html: one self-contained page with a heatmap of |Δ| / bound per gradient entry.
+
+For every case and every (layer, tensor) there is a ``<section class="layer-section">`` with a
+stable id (``case0-layer2-W``; ``case0-call`` for a whole-call finding) holding an inline SVG
+grid: one cell per entry, blue where |Δ| ≤ bound (fine), orange to dark red where |Δ| > bound
+(wrong), both on a log scale. A transposed dW is a red matrix with a blue diagonal, one wrong
+entry a single red cell. A bias is drawn as a column, beside the rows of its W. Tensors larger
+than `MAX_CELLS` per side are max-pooled (the worst entry of each block shows), and the page
+says so. No network: inline CSS, no script, system fonts. All text is escaped.
+
+The words shared with summary.md (verdict, case titles, Taylor line, number formatting) live
+here too, so that `harness.report` imports this module and not the other way round.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+
+from harness.case import CaseResult
+from harness.compare import TensorRecord
+from harness.network import Array
+
+if TYPE_CHECKING:
+    from harness.report import Run
+
+__all__ = [
+    "MAX_CELLS",
+    "case_titles",
+    "downsample",
+    "index_text",
+    "ratio_color",
+    "render_html",
+    "section_id",
+    "taylor_text",
+    "value_text",
+    "verdict",
+]
+
+#: At most this many cells per side of a heatmap; larger tensors are max-pooled.
+MAX_CELLS: Final = 64
+#: The log10 range of the colour scale: fine from 1e-8 to 1, wrong from 1 to 1e12.
+FINE_DECADES: Final = 8.0
+WRONG_DECADES: Final = 12.0
+_FINE = ((0xDF, 0xE8, 0xF5), (0x2F, 0x64, 0xB0))  # pale to strong blue
+_WRONG = ((0xFD, 0xB8, 0x63), (0x67, 0x00, 0x0D))  # orange to dark red
+_NAN = "#9e9e9e"
+
+_CSS: Final = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;
+ color:#1d1d1f;background:#fff;max-width:1400px}
+h1{font-size:22px;margin:0 0 8px}h2{font-size:18px;margin:28px 0 6px}
+h3{font-size:14px;margin:0 0 4px}
+code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+pre{background:#f4f5f7;padding:8px 10px;border-radius:4px;margin:4px 0 8px;
+ white-space:pre-wrap;overflow-wrap:anywhere}
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-weight:600}
+.PASS,.ok{background:#2e7d32}.FAIL,.mismatch,.shape,.dtype,.nonfinite,.count{background:#b71c1c}
+.HARNESS-FAULT,.source-disagreement{background:#6a1b9a}.undecidable{background:#8d6e00}
+.case{border-top:2px solid #ddd;margin-top:24px}
+.grid{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
+.layer-section{border:1px solid #ccc;border-radius:6px;padding:10px;min-width:240px;
+ max-width:620px}
+.layer-section.bad{border:2px solid #b71c1c}.detail{margin:2px 0 6px;font-size:12.5px}
+.note{color:#555;font-size:12px;margin:2px 0}
+.novalues{padding:18px;background:repeating-linear-gradient(45deg,#eee,#eee 6px,#fff 6px,
+ #fff 12px);border:1px dashed #999;font-size:12.5px}
+table{border-collapse:collapse;font-size:12.5px;margin:4px 0 8px}
+td,th{border:1px solid #ddd;padding:2px 8px;text-align:right}
+th{background:#f4f5f7}td:first-child,th:first-child{text-align:left}
+.legend{display:flex;gap:16px;align-items:center;flex-wrap:wrap;margin:10px 0}
+summary{cursor:pointer;font-size:16px;font-weight:600;margin:10px 0}
+"""
+
+
+# --- words shared with summary.md -----------------------------------------------------------
+
+
+def verdict(run: Run) -> str:
+    """ "PASS", "FAIL", or "HARNESS FAULT" when any case's sources contradict each other."""
+    if any(case.harness_fault for case in run.cases):
+        return "HARNESS FAULT"
+    return "PASS" if run.passed else "FAIL"
+
+
+def case_titles(cases: Sequence[CaseResult]) -> list[str]:
+    """ "Minimal failing case" for a failing first case, then "Failing case k", "Passing case k"."""
+    titles = []
+    failing = passing = 0
+    for position, case in enumerate(cases):
+        if case.passed:
+            passing += 1
+            titles.append(f"Passing case {passing}")
+        else:
+            failing += 1
+            titles.append("Minimal failing case" if position == 0 else f"Failing case {failing}")
+    return titles
+
+
+def taylor_text(case: CaseResult) -> str:
+    """The observed Taylor order and what it means, in one line."""
+    taylor = case.taylor
+    if taylor is None:
+        return "not run"
+    order = "n/a" if taylor.order is None else f"{taylor.order:.2f}"
+    meaning = {
+        "order-2": "the remainder shrinks like γ²: consistent with dJ/dθ",
+        "order-1": "the remainder shrinks like γ: the candidate is not dJ/dθ",
+        "inconclusive": "too few remainders above float64 noise to tell",
+    }.get(taylor.verdict, taylor.verdict)
+    return f"{order} ({taylor.verdict}: {meaning})"
+
+
+def value_text(value: float, other: float, abs_error: float) -> str:
+    """``value`` with enough significant digits to differ visibly from ``other``."""
+    if not (math.isfinite(value) and math.isfinite(other)) or abs_error <= 0:
+        return f"{value:.6g}"
+    scale = max(abs(value), abs(other))
+    digits = 4 if scale == 0 else max(4, math.ceil(math.log10(scale / abs_error)) + 2)
+    return f"{value:.{min(digits, 17)}g}"
+
+
+def index_text(index: Sequence[int]) -> str:
+    return "[" + ", ".join(str(i) for i in index) + "]"
+
+
+def section_id(case_index: int, record: TensorRecord) -> str:
+    """The stable DOM id of a record's section: ``case0-layer2-W``, or ``case0-call``."""
+    if record.layer is None:
+        return f"case{case_index}-call"
+    return f"case{case_index}-layer{record.layer}-{record.param}"
+
+
+# --- colour and pooling ---------------------------------------------------------------------
+
+
+def _mix(pair: tuple[tuple[int, int, int], tuple[int, int, int]], t: float) -> str:
+    lo, hi = pair
+    r, g, b = (round(a + (c - a) * t) for a, c in zip(lo, hi))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def ratio_color(ratio: float) -> str:
+    """Blue for |Δ|/bound ≤ 1 (paler the smaller), orange to dark red above 1, log scale."""
+    if math.isnan(ratio):
+        return _NAN
+    if ratio <= 1.0:
+        decades = math.log10(ratio) if ratio > 0 else -FINE_DECADES
+        return _mix(_FINE, min(max(1.0 + decades / FINE_DECADES, 0.0), 1.0))
+    decades = math.log10(ratio) if math.isfinite(ratio) else WRONG_DECADES
+    return _mix(_WRONG, min(decades / WRONG_DECADES, 1.0))
+
+
+def downsample(ratio: Array, max_cells: int = MAX_CELLS) -> tuple[Array, tuple[int, int]]:
+    """Max-pool a 2-D array to at most ``max_cells`` per side; NaN only where a block is all NaN."""
+    rows, cols = ratio.shape
+    bh, bw = math.ceil(rows / max_cells), math.ceil(cols / max_cells)
+    if bh == 1 and bw == 1:
+        return ratio, (1, 1)
+    R, C = math.ceil(rows / bh), math.ceil(cols / bw)
+    padded = np.full((R * bh, C * bw), -np.inf)
+    padded[:rows, :cols] = ratio
+    blocks = padded.reshape(R, bh, C, bw)
+    pooled: Array = np.fmax.reduce(np.fmax.reduce(blocks, axis=3), axis=1)
+    return pooled, (bh, bw)
+
+
+# --- the page -------------------------------------------------------------------------------
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _heatmap(record: TensorRecord) -> str:
+    assert record.ratio is not None
+    ratio = np.asarray(record.ratio, dtype=np.float64)
+    grid = ratio.reshape(-1, 1) if ratio.ndim == 1 else ratio.reshape(ratio.shape[0], -1)
+    pooled, (bh, bw) = downsample(grid)
+    R, C = pooled.shape
+    cell = max(4, min(32, 384 // max(R, C)))
+    left, top = 30, 16
+    width, height = left + C * cell + 2, top + R * cell + 2
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="{_e(record.where)} heatmap">',
+        '<g font-size="9" fill="#555" font-family="ui-monospace,monospace">',
+    ]
+    for r in range(0, R, max(1, math.ceil(R / 8))):
+        y = top + r * cell + cell / 2 + 3
+        parts.append(f'<text x="{left - 4}" y="{y:.1f}" text-anchor="end">{r * bh}</text>')
+    for c in range(0, C, max(1, math.ceil(C / 8))):
+        x = left + c * cell + cell / 2
+        parts.append(f'<text x="{x:.1f}" y="{top - 4}" text-anchor="middle">{c * bw}</text>')
+    parts.append("</g>")
+    gap = 1 if cell >= 6 else 0
+    for r in range(R):
+        for c in range(C):
+            value = float(pooled[r, c])
+            where = (
+                index_text((r, c) if ratio.ndim == 2 else (r,))
+                if (bh, bw) == (1, 1)
+                else f"rows {r * bh}–{min((r + 1) * bh, grid.shape[0]) - 1}, "
+                f"cols {c * bw}–{min((c + 1) * bw, grid.shape[1]) - 1} (max)"
+            )
+            parts.append(
+                f'<rect x="{left + c * cell}" y="{top + r * cell}" width="{cell - gap}" '
+                f'height="{cell - gap}" fill="{ratio_color(value)}">'
+                f"<title>{_e(where)}: |Δ|/bound = {value:.2g}</title></rect>"
+            )
+    for entry in record.worst if record.status == "mismatch" else ():
+        r = entry.index[0] // bh
+        c = (entry.index[1] if len(entry.index) > 1 else 0) // bw
+        parts.append(
+            f'<circle cx="{left + c * cell + (cell - gap) / 2:.1f}" '
+            f'cy="{top + r * cell + (cell - gap) / 2:.1f}" r="{max(1.5, cell / 6):.1f}" '
+            f'fill="#fff" stroke="#000" stroke-width="1"/>'
+        )
+    parts.append("</svg>")
+    shape = "×".join(str(n) for n in ratio.shape)
+    note = f"{shape} entries"
+    if (bh, bw) != (1, 1):
+        note += f", shown as {R}×{C} cells, each the max of a {bh}×{bw} block"
+    if record.status == "mismatch":
+        note += "; white dots: the worst entries (table below)"
+    if record.undecidable:
+        note += f"; {record.undecidable} entries cross a ReLU kink (undecidable, not wrong)"
+    return "".join(parts) + f'<p class="note">{_e(note)}</p>'
+
+
+def _worst_table(record: TensorRecord) -> str:
+    if record.status != "mismatch" or not record.worst:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(index_text(e.index))}</td>"
+        f"<td>{_e(value_text(e.candidate, e.expected, e.abs_error))}</td>"
+        f"<td>{_e(value_text(e.expected, e.candidate, e.abs_error))}</td>"
+        f"<td>{e.abs_error:.1e}</td><td>{e.bound:.1e}</td></tr>"
+        for e in record.worst
+    )
+    return (
+        f'<p class="note">Mismatched elements: {record.mismatched} / {record.total}; '
+        f"max abs difference {record.max_abs_error:.1e}, max rel difference "
+        f"{record.max_rel_error:.1e}</p><table><tr><th>Index</th><th>Candidate</th>"
+        f"<th>Expected</th><th>abs error</th><th>bound</th></tr>{rows}</table>"
+    )
+
+
+def _section(case_index: int, record: TensorRecord) -> str:
+    bad = "" if record.passed else " bad"
+    body = (
+        _heatmap(record)
+        if record.ratio is not None
+        else f'<div class="novalues">no per-entry values: {_e(record.status)} finding</div>'
+    )
+    return (
+        f'<section class="layer-section{bad}" id="{section_id(case_index, record)}">'
+        f'<h3>{_e(record.where)} <span class="badge {_e(record.status)}">'
+        f"{_e(record.status)}</span></h3>"
+        f'<p class="detail">{_e(record.detail)}</p>{body}{_worst_table(record)}</section>'
+    )
+
+
+def _case(case_index: int, case: CaseResult, title: str) -> str:
+    status = "HARNESS FAULT" if case.harness_fault else ("PASS" if case.passed else "FAIL")
+    badge = f'<span class="badge {status.replace(" ", "-")}">{status}</span>'
+    overview = "".join(
+        f'<tr><td><a href="#{section_id(case_index, r)}">{_e(r.where)}</a></td>'
+        f'<td><span class="badge {_e(r.status)}">{_e(r.status)}</span></td>'
+        f"<td>{r.mismatched} / {r.total}</td><td>{r.max_abs_error:.1e}</td></tr>"
+        for r in case.records
+    )
+    body = (
+        f"<p>Spec: <code>{_e(repr(case.problem.spec))}</code><br>"
+        f"Problem: <code>{_e(repr(case.problem))}</code></p>"
+        f"<p>Reproduce:</p><pre>{_e(case.reproduce)}</pre>"
+        f"<p>Taylor remainder order: {_e(taylor_text(case))}</p>"
+        f"<table><tr><th>tensor</th><th>status</th><th>wrong / total</th>"
+        f"<th>max abs error</th></tr>{overview}</table>"
+        f'<div class="grid">{"".join(_section(case_index, r) for r in case.records)}</div>'
+    )
+    if case.passed:
+        return (
+            f'<section class="case" id="case{case_index}"><details><summary>{_e(title)} '
+            f"{badge}</summary>{body}</details></section>"
+        )
+    return (
+        f'<section class="case" id="case{case_index}"><h2>{_e(title)} {badge}</h2>{body}</section>'
+    )
+
+
+def _legend() -> str:
+    width, pad = 8, 20  # px per quarter decade; room for the end labels
+    stops = [-FINE_DECADES + k / 4 for k in range(int((FINE_DECADES + WRONG_DECADES) * 4) + 1)]
+    rects = "".join(
+        f'<rect x="{pad + k * width}" y="0" width="{width}" height="14" '
+        f'fill="{ratio_color(10.0**d)}"/>'
+        for k, d in enumerate(stops)
+    )
+    labels = {-8: "≤1e-8", -4: "1e-4", 0: "1", 4: "1e4", 8: "1e8", 12: "≥1e12"}
+    ticks = "".join(
+        f'<text x="{pad + (d + FINE_DECADES) * 4 * width + width / 2:.0f}" y="26" '
+        f'font-size="10" text-anchor="middle">{_e(label)}</text>'
+        for d, label in labels.items()
+    )
+    boundary = pad + FINE_DECADES * 4 * width + width
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * pad + len(stops) * width}" '
+        f'height="30">{rects}<line x1="{boundary:.0f}" y1="0" x2="{boundary:.0f}" y2="17" '
+        f'stroke="#000"/>{ticks}</svg>'
+    )
+    return (
+        f'<div class="legend">{svg}<div>Each cell is one gradient entry, coloured by '
+        f"|Δ| / bound on a log scale.<br><b>Blue</b>: |Δ| ≤ bound, fine. "
+        f"<b>Orange to dark red</b>: |Δ| &gt; bound, wrong. Grey: |Δ| = bound = 0. "
+        f"Hover a cell for its index and ratio.</div></div>"
+    )
+
+
+def render_html(run: Run) -> str:
+    """The whole page for ``run`` (deterministic: no timestamp, no run id)."""
+    v = verdict(run)
+    titles = case_titles(run.cases)
+    cases = "".join(_case(k, case, title) for k, (case, title) in enumerate(zip(run.cases, titles)))
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>gradcheck {_e(v)}: {_e(run.candidate)}</title><style>{_CSS}</style></head>"
+        f'<body><h1>gradcheck report <span class="badge {v.replace(" ", "-")}">{_e(v)}</span>'
+        f"</h1><p>Candidate: <code>{_e(run.candidate)}</code> · examples: {run.examples} "
+        f"(profile {_e(run.profile)}) · seed: {run.seed}</p>"
+        f"<p>Reproduce the run:</p><pre>{_e(run.command)}</pre>{_legend()}{cases}"
+        "</body></html>\n"
+    )
