@@ -1,4 +1,4 @@
-"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s bench`."""
+"""Sessions: `nox -s verify` (the main job), `nox -s tests`, `nox -s lint`, `nox -s bench`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,13 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+
+
+@nox.session
+def verify(session: nox.Session) -> None:
+    """The main job: a verification campaign of the reference backprop (or --candidate ...)."""
+    session.install("-e", ".")
+    session.run("gradcheck-harness", "verify", *(session.posargs or ["--profile", "default"]))
 
 
 @nox.session

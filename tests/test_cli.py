@@ -1,0 +1,126 @@
+"""`gradcheck-harness verify` end to end: exit codes, shrunk failures blamed on exactly the right
+tensors for every wrong backprop of tests/meta/, reproducible reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from meta.wrong_backprops import WRONG_BACKPROPS
+
+from harness.cli import main
+from harness.spec import NetworkSpec
+
+META = Path(__file__).resolve().parent / "meta"
+
+
+def _summary(report_root: Path) -> dict[str, object]:
+    latest = report_root / "latest"
+    assert (latest / "summary.md").is_file() and (latest / "report.html").is_file()
+    data: dict[str, object] = json.loads((latest / "summary.json").read_text(encoding="utf-8"))
+    return data
+
+
+def test_the_reference_passes_a_campaign(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["verify", "--examples", "25", "--seed", "1", "--report-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "PASSED" in out and "report:" in out
+    summary = _summary(tmp_path)
+    assert summary["passed"] is True and summary["examples"] == 25
+
+
+@pytest.mark.parametrize("name", sorted(WRONG_BACKPROPS))
+def test_every_wrong_backprop_is_caught_shrunk_and_blamed_precisely(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    candidate = f"{META / name}.py:backward"
+    code = main(
+        ["verify", "--candidate", candidate, "--profile", "quick", "--seed", "0",
+         "--report-dir", str(tmp_path)]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 1, out
+    summary = _summary(tmp_path)
+    minimal = summary["cases"][0]  # type: ignore[index]
+    spec = eval(minimal["spec"], {"NetworkSpec": NetworkSpec})
+    # No larger than needed: Hypothesis shrinks toward depth 1, width 1, batch 1.
+    assert spec.depth <= 3 and max(spec.sizes) <= 3 and minimal["batch"] <= 2, minimal["spec"]
+    blamed = {(r["layer"], r["param"]) for r in minimal["records"] if r["status"] != "ok"}
+    bug = WRONG_BACKPROPS[name]
+    assert blamed == bug.affected(spec), f"{minimal['spec']}: blamed {blamed}"
+    assert "reproduce" in minimal and "--candidate" in minimal["reproduce"]
+
+
+def test_the_reproduce_line_replays_the_minimal_case(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    candidate = f"{META / 'bias_mean_over_samples'}.py:backward"
+    main(["verify", "--candidate", candidate, "--profile", "quick", "--report-dir", str(tmp_path)])
+    minimal = _summary(tmp_path)["cases"][0]  # type: ignore[index]
+    argv = [*minimal["reproduce"].split()[1:], "--report-dir", str(tmp_path / "again")]
+    capsys.readouterr()
+    assert main(argv) == 1
+    replay = _summary(tmp_path / "again")["cases"][0]  # type: ignore[index]
+    assert replay["problem"] == minimal["problem"]
+    assert replay["records"] == minimal["records"]
+
+
+def test_the_same_seed_gives_the_same_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    candidate = f"{META / 'g_prime_of_A'}.py:backward"
+    contents = []
+    for run in ("one", "two"):
+        args = ["verify", "--candidate", candidate, "--examples", "20", "--seed", "3",
+                "--report-dir", str(tmp_path / run)]  # fmt: skip
+        main(args)
+        latest = tmp_path / run / "latest"
+        contents.append({f: (latest / f).read_bytes() for f in ("summary.json", "summary.md")})
+    capsys.readouterr()
+    assert contents[0] == contents[1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["verify", "--candidate", "no_such_file.py:backward"], "does not exist"),
+        (["verify", "--candidate", "reference"], "PATH.py:FUNC or module:FUNC"),
+        (["verify", "--candidate", "reference:nope"], "has no function 'nope'"),
+        (["verify", "--candidate", "no_such_module_xyz:f"], "importing module"),
+        (["verify", "--sizes", "3,x"], "comma-separated list"),
+        (["verify", "--sizes", "3,0"], "positive ints"),
+        (["verify", "--sizes", "3,2"], "--sizes needs --activations and --loss"),
+        (["verify", "--sizes", "3,2", "--activations", "sigmod", "--loss", "mse"], "sigmoid"),
+        (["verify", "--profile", "huge"], "invalid choice"),
+        (["verify", "--examples", "0"], "positive"),
+    ],
+    ids=["missing-file", "no-colon", "no-function", "no-module", "bad-sizes", "zero-size",
+         "sizes-alone", "unknown-activation", "bad-profile", "zero-examples"],
+)  # fmt: skip
+def test_bad_usage_exits_2_with_a_message(
+    argv: list[str], fragment: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        code = main([*argv, "--report-dir", str(tmp_path)])
+    except SystemExit as exit_:  # argparse's own errors
+        code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    assert code == 2
+    assert fragment in captured.err, captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_a_candidate_that_raises_is_a_finding_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad_backprop.py"
+    bad.write_text("def backward(params, X, Y, activations, loss):\n    raise KeyError('dJ_dZ')\n")
+    code = main(["verify", "--candidate", f"{bad}:backward", "--examples", "5",
+                 "--report-dir", str(tmp_path / "r")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "raises" in out and "KeyError" in out
