@@ -37,9 +37,9 @@ class Profile:
 
 
 PROFILES: Final = {
-    "quick": Profile(examples=100, max_depth=3, max_width=8, max_batch=8),
-    "default": Profile(examples=400, max_depth=4, max_width=16, max_batch=16),
-    "thorough": Profile(examples=2000, max_depth=5, max_width=32, max_batch=32),
+    "quick": Profile(examples=4000, max_depth=3, max_width=8, max_batch=8),  # ≈ 1 min
+    "default": Profile(examples=5000, max_depth=4, max_width=16, max_batch=16),  # a few min
+    "thorough": Profile(examples=20000, max_depth=5, max_width=32, max_batch=32),
 }
 #: Passing cases kept for the report besides the failures.
 SAMPLED: Final = 3

@@ -113,7 +113,7 @@ def _layer_table(case: CaseResult) -> Table:
             f"{record.mismatched}/{record.total}" if record.total else "",
             f"{record.max_abs_error:.1e}" if record.total else "",
             f"{record.max_rel_error:.1e}" if record.total else "",
-            escape(record.detail),
+            escape(record.detail.split("; ", 1)[-1]),
         )
     if case.taylor is not None:
         order = "n/a" if case.taylor.order is None else f"{case.taylor.order:.2f}"
@@ -185,8 +185,8 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
             f"example(s){rate}:"
         )
         console.print(_layer_table(result.minimal))
-        console.print(f"reproduce: {escape(result.minimal.reproduce)}")
-    console.print(f"report: {report_dir}")
+        console.print(f"reproduce: {escape(result.minimal.reproduce)}", soft_wrap=True)
+    console.print(f"report: {escape(str(report_dir))}", soft_wrap=True)
     return EXIT_PASSED if result.passed else EXIT_FAILED
 
 

@@ -21,8 +21,9 @@ index symbol is an einsum subscript; the sample is one more), with the forward v
 from the shared forward definition `harness.network`. With ``digits=N`` the same expressions are
 evaluated in mpmath at N significant digits, activations included, from the exact float64 inputs.
 
-Float64 evaluation of a lambdified derivative that overflows (e.g. e^ξ for ξ > 709) is redone at
-those entries in mpmath, so extreme pre-activations give finite values rather than NaN.
+Float64 evaluation of a lambdified derivative is redone in mpmath (40 digits) wherever it is not
+finite or |ξ| > 30, where forms built from e^ξ overflow in an intermediate or lose digits; extreme
+pre-activations so give right values, never NaN or a silent 0.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ _UPSILON: Final = sp.Symbol("upsilon", real=True)
 _P, _Q = sp.symbols("p q", integer=True, nonnegative=True)
 _SAMPLE: Final = sp.Symbol("_sample")  # einsum label of the sample axis (not a SymPy index)
 _PLACEHOLDERS: Final = sp.symbols("_c0:8", integer=True)
+#: Beyond |ξ| = 30, float64 forms built from e^ξ lose digits or overflow: mpmath takes over.
+_SAFE_XI: Final = 30.0
 
 
 # --------------------------------------------------------------------------- the composed loss
@@ -176,8 +179,11 @@ class _Elementwise:
             value = np.asarray(self._numpy(*args), dtype=np.float64)
         shape = np.broadcast_shapes(*(a.shape for a in args))
         out: Array = np.array(np.broadcast_to(value, shape), dtype=np.float64)
-        bad = ~np.isfinite(out)
-        if np.any(bad):  # overflow in an intermediate: redo those entries at higher precision
+        # Redo at higher precision where float64 cannot be trusted: a non-finite value, or a
+        # pre-activation so large that an intermediate power of e^ξ may overflow to inf and
+        # turn the value into a silent 0 (e.g. e^ξ · e^ξ / (e^ξ + 1)³ at ξ = 330).
+        bad = ~np.isfinite(out) | (np.abs(np.broadcast_to(args[0], shape)) > _SAFE_XI)
+        if np.any(bad):
             picked = [np.broadcast_to(a, out.shape)[bad] for a in args]
             with mpmath.workdps(40):
                 out[bad] = np.asarray(self._mpmath(*picked), dtype=np.float64)
