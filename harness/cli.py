@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -195,6 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(arguments)
     console = Console(highlight=False)
+    # Saturated activations overflow harmlessly inside numpy (cosh, exp); a value that really
+    # goes non-finite is a finding of its own, so the warnings would only be noise here.
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
     try:
         return _verify(args, console)
     except (CandidateError, HarnessError) as error:

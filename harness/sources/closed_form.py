@@ -35,7 +35,8 @@ def g_prime(name: str, z: Array) -> Array:
     if name == "sigmoid":
         return _sigmoid(z) * _sigmoid(-z)  # σ(z)(1 - σ(z)), with 1 - σ(z) = σ(-z) exactly
     if name == "tanh":
-        return 1.0 / np.cosh(z) ** 2  # 1 - tanh²(z) = sech²(z)
+        with np.errstate(over="ignore"):  # cosh overflows for |z| > 710: sech² is then 0
+            return 1.0 / np.cosh(z) ** 2  # 1 - tanh²(z) = sech²(z)
     if name == "relu":
         return np.where(z > 0, 1.0, 0.0)
     if name == "leaky_relu":
