@@ -48,8 +48,9 @@ class CaseResult:
 
     @property
     def passed(self) -> bool:
-        taylor_ok = self.taylor is None or self.taylor.passed
-        return taylor_ok and all(r.passed for r in self.records)
+        """Every record passes. The Taylor order is evidence shown beside the verdict, not part
+        of it: on saturated nets float64 noise in J can bend the fitted order (see taylor.py)."""
+        return all(r.passed for r in self.records)
 
     @property
     def failing(self) -> tuple[TensorRecord, ...]:

@@ -109,7 +109,7 @@ def taylor_text(case: CaseResult) -> str:
     order = "n/a" if taylor.order is None else f"{taylor.order:.2f}"
     meaning = {
         "order-2": "the remainder shrinks like γ²: consistent with dJ/dθ",
-        "order-1": "the remainder shrinks like γ: the candidate is not dJ/dθ",
+        "order-1": "the remainder shrinks like γ: evidence the candidate is not dJ/dθ",
         "inconclusive": "too few remainders above float64 noise to tell",
     }.get(taylor.verdict, taylor.verdict)
     return f"{order} ({taylor.verdict}: {meaning})"
