@@ -45,15 +45,22 @@ PROFILES: Final = {
 SAMPLED: Final = 3
 
 
-def check_case(backward: Backward, problem: Problem, candidate: str | None = None) -> CaseResult:
+def check_case(
+    backward: Backward,
+    problem: Problem,
+    candidate: str | None = None,
+    *,
+    timeout: float = 30.0,
+    unsupported_ok: bool = True,
+) -> CaseResult:
     """The full verdict on one problem."""
-    output, call_record = call_candidate(backward, problem)
-    if call_record is not None:
-        return CaseResult(problem, (call_record,), None, candidate)
-    records = compare(problem, output, evaluate_sources(problem))
+    call = call_candidate(backward, problem, timeout=timeout, unsupported_ok=unsupported_ok)
+    if call.output is None:
+        return CaseResult(problem, call.records, None, candidate)
+    records = compare(problem, call.output, evaluate_sources(problem))
     values_usable = all(r.status not in ("count", "shape", "dtype", "nonfinite") for r in records)
-    taylor = taylor_check(problem, output) if values_usable else None
-    return CaseResult(problem, records, taylor, candidate)
+    taylor = taylor_check(problem, call.output) if values_usable else None
+    return CaseResult(problem, (*call.records, *records), taylor, candidate)
 
 
 class _CaseFailedError(Exception):

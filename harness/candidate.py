@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+
+import numpy as np
 
 from harness.compare import TensorRecord
 from harness.errors import HarnessError
+from harness.network import Array
 from harness.spec import Problem
 
-__all__ = ["Backward", "CandidateError", "call_candidate", "load_candidate"]
+__all__ = ["Backward", "CallResult", "CandidateError", "call_candidate", "load_candidate"]
 
 Backward = Callable[..., Any]
 
@@ -81,19 +86,131 @@ def load_candidate(target: str) -> Backward:
     return function  # type: ignore[no-any-return]
 
 
-def call_candidate(backward: Backward, problem: Problem) -> tuple[Any, TensorRecord | None]:
-    """(output, None), or (None, a whole-call record) when the candidate raised."""
-    params = [(W.copy(), b.copy()) for W, b in problem.params]
-    spec = problem.spec
+#: Two calls on the same inputs may differ by this much, relative to the tensor's largest
+#: entry, before it counts as nondeterminism (a reordered reduction on another thread count).
+NONDETERMINISM: Final = 1e-10
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """What calling the candidate gave: its output (None if unusable) and whole-call findings."""
+
+    output: Any
+    records: tuple[TensorRecord, ...]
+
+
+def _copies(problem: Problem) -> tuple[list[tuple[Array, Array]], Array, Array]:
+    params = [(np.array(W), np.array(b)) for W, b in problem.params]  # writable copies
+    return params, np.array(problem.X), np.array(problem.Y)
+
+
+def _run_with_timeout(
+    backward: Backward, arguments: tuple[Any, ...], timeout: float
+) -> tuple[str, Any]:
+    """("ok", output) | ("raised", exception) | ("timeout", None). A hung call is abandoned."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["output"] = backward(*arguments)
+        except BaseException as error:  # even SystemExit: a candidate's failure is a finding
+            box["error"] = error
+
+    thread = threading.Thread(target=target, name="gradcheck-candidate", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        return "timeout", None
+    if "error" in box:
+        return "raised", box["error"]
+    return "ok", box.get("output")
+
+
+def _raised(error: BaseException, problem: Problem) -> TensorRecord:
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return TensorRecord(
+        None, None, "raises",
+        f"candidate raised {type(error).__name__}: {message}{where} on {problem!r}",
+    )  # fmt: skip
+
+
+def _mutations(
+    problem: Problem, params: list[tuple[Array, Array]], X: Array, Y: Array
+) -> TensorRecord | None:
+    changed = []
+    for l, ((W, b), (W0, b0)) in enumerate(zip(params, problem.params), start=1):
+        for name, new, old in ((f"W{l}", W, W0), (f"b{l}", b, b0)):
+            if new.shape != old.shape or not np.array_equal(new, old, equal_nan=True):
+                changed.append(name)
+    for name, new, old in (("X", X, problem.X), ("Y", Y, problem.Y)):
+        if new.shape != old.shape or not np.array_equal(new, old, equal_nan=True):
+            changed.append(name)
+    if not changed:
+        return None
+    return TensorRecord(
+        None, None, "mutates_inputs",
+        f"candidate modified its inputs in place: {', '.join(changed)} (the harness passed "
+        f"copies; your arrays are intact)",
+    )  # fmt: skip
+
+
+def _differs(first: Any, second: Any) -> str | None:
+    """Where two outputs differ beyond float64 noise, or None."""
     try:
-        output = backward(
-            params, problem.X.copy(), problem.Y.copy(), list(spec.activations), spec.loss
+        pairs = list(zip(first, second, strict=True))
+        for l, (p1, p2) in enumerate(pairs, start=1):
+            for name, t1, t2 in zip("Wb", p1, p2, strict=True):
+                a1, a2 = np.asarray(t1, dtype=np.float64), np.asarray(t2, dtype=np.float64)
+                if a1.shape != a2.shape:
+                    return f"layer {l} d{name} has shape {a1.shape} then {a2.shape}"
+                scale = max(float(np.max(np.abs(a1), initial=0.0)), np.finfo(np.float64).tiny)
+                gap = float(np.max(np.abs(a1 - a2), initial=0.0))
+                if not gap <= NONDETERMINISM * scale and not np.array_equal(a1, a2, equal_nan=True):
+                    return f"layer {l} d{name} differs by {gap:.1e} (relative {gap / scale:.1e})"
+    except (TypeError, ValueError):
+        return None  # not comparable: the comparison stage reports the malformed output
+    return None
+
+
+def call_candidate(
+    backward: Backward,
+    problem: Problem,
+    *,
+    timeout: float = 30.0,
+    repeat: bool = True,
+    unsupported_ok: bool = True,
+) -> CallResult:
+    """Call ``backward`` on copies of ``problem`` (twice when ``repeat``), within ``timeout``.
+
+    Findings: ``raises`` (with the problem that triggered it), ``timeout``, ``mutates_inputs``,
+    ``nondeterministic``; a `NotImplementedError` is ``unsupported`` (not a failure) when
+    ``unsupported_ok``, i.e. the problem lies outside what the candidate declared it supports.
+    """
+    spec = problem.spec
+    records: list[TensorRecord] = []
+    outputs = []
+    for _ in range(2 if repeat else 1):
+        params, X, Y = _copies(problem)
+        status, value = _run_with_timeout(
+            backward, (params, X, Y, list(spec.activations), spec.loss), timeout
         )
-    except Exception as error:  # a candidate's failure is a finding, never a crash
-        last = traceback.extract_tb(error.__traceback__)[-1]
-        detail = (
-            f"candidate raised {type(error).__name__}: {error} "
-            f"(at {Path(last.filename).name}:{last.lineno})"
-        )
-        return None, TensorRecord(None, None, "raises", detail)
-    return output, None
+        if status == "timeout":
+            detail = f"candidate did not return within {timeout:g} s on {problem!r}; abandoned"
+            return CallResult(None, (TensorRecord(None, None, "timeout", detail),))
+        if status == "raised":
+            if isinstance(value, NotImplementedError) and unsupported_ok:
+                detail = f"candidate does not implement this case: {value}"
+                return CallResult(None, (TensorRecord(None, None, "unsupported", detail),))
+            return CallResult(None, (_raised(value, problem),))
+        mutation = _mutations(problem, params, X, Y)
+        if mutation is not None and not records:
+            records.append(mutation)
+        outputs.append(value)
+    if len(outputs) == 2:
+        where = _differs(outputs[0], outputs[1])
+        if where is not None:
+            detail = f"two calls on the same inputs disagree: {where}"
+            records.append(TensorRecord(None, None, "nondeterministic", detail))
+    return CallResult(outputs[0], tuple(records))

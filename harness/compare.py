@@ -25,6 +25,7 @@ from harness.spec import Problem
 from harness.tolerance import DEFAULT_MODEL, ErrorModel, backprop_bound, half_ulp
 
 __all__ = [
+    "PASSING",
     "STATUSES",
     "Entry",
     "SourceValues",
@@ -38,6 +39,7 @@ Mask = NDArray[np.bool_]
 #: Every status a record can have, from best to worst.
 STATUSES: Final = (
     "ok",
+    "unsupported",
     "undecidable",
     "mismatch",
     "shape",
@@ -45,8 +47,14 @@ STATUSES: Final = (
     "nonfinite",
     "count",
     "raises",
+    "timeout",
+    "mutates_inputs",
+    "nondeterministic",
     "source-disagreement",
 )
+#: Statuses that pass: the candidate is right, or cannot be judged there (a kink, a case outside
+#: what it declared it supports).
+PASSING: Final = frozenset({"ok", "undecidable", "unsupported"})
 #: How many of the worst entries a record keeps.
 WORST: Final = 5
 
@@ -117,6 +125,7 @@ class TensorRecord:
     worst: tuple[Entry, ...] = ()
     sources: tuple[str, ...] = ()  # the sources that agree with the expected values
     ratio: Array | None = field(default=None, repr=False)  # |Δ| / bound per entry
+    diagnosis: str | None = None  # the named pattern of a mismatch (harness.diagnose), if any
 
     @property
     def where(self) -> str:
@@ -124,7 +133,7 @@ class TensorRecord:
 
     @property
     def passed(self) -> bool:
-        return self.status in ("ok", "undecidable")
+        return self.status in PASSING
 
     def as_dict(self, with_ratio: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -140,6 +149,7 @@ class TensorRecord:
             "max_rel_error": self.max_rel_error,
             "worst": [e.as_dict() for e in self.worst],
             "sources": list(self.sources),
+            "diagnosis": self.diagnosis,
         }
         if with_ratio and self.ratio is not None:
             out["ratio"] = np.asarray(self.ratio, dtype=np.float64).tolist()
