@@ -3,6 +3,8 @@
 The public surface is re-exported here; everything else may change.
 """
 
+from harness._version import __version__ as __version__
+from harness.audit import AuditReport, CheckReport, Finding, audit, check
 from harness.errors import (
     ArrayDtypeError,
     ArrayShapeError,
@@ -23,6 +25,9 @@ __all__ = [
     "LOSSES",
     "ArrayDtypeError",
     "ArrayShapeError",
+    "AuditReport",
+    "CheckReport",
+    "Finding",
     "HarnessError",
     "NetworkSpec",
     "NonFiniteError",
@@ -33,6 +38,6 @@ __all__ = [
     "TargetRangeError",
     "UnknownActivationError",
     "UnknownLossError",
+    "audit",
+    "check",
 ]
-
-__version__ = "0.1.0"

@@ -15,6 +15,7 @@ from typing import Final
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
+from hypothesis.strategies import SearchStrategy
 
 from harness.candidate import Backward, call_candidate
 from harness.case import CaseResult
@@ -96,16 +97,27 @@ def run_campaign(
     seed: int = 0,
     examples: int | None = None,
     progress: Progress | None = None,
+    strategy: SearchStrategy[Problem] | None = None,
+    check: Callable[[Problem], CaseResult] | None = None,
 ) -> CampaignResult:
-    """Run ``examples`` Hypothesis examples (default: the profile's) against ``backward``."""
+    """Run ``examples`` Hypothesis examples (default: the profile's) against ``backward``.
+
+    ``strategy`` replaces the profile's architectures (e.g. an audit's declared support);
+    ``check`` replaces `check_case` (e.g. with another timeout).
+    """
     planned = examples if examples is not None else profile.examples
     sampled: list[CaseResult] = []
     state = {"examples": 0, "calls": 0, "shrinking": False}
     first: list[CaseResult] = []
-    strategy = problems(
-        network_specs(max_depth=profile.max_depth, max_width=profile.max_width),
-        max_batch=profile.max_batch,
-    )
+    if strategy is None:
+        strategy = problems(
+            network_specs(max_depth=profile.max_depth, max_width=profile.max_width),
+            max_batch=profile.max_batch,
+        )
+    if check is None:
+
+        def check(problem: Problem) -> CaseResult:
+            return check_case(backward, problem, candidate)
 
     @hypothesis_seed(seed)
     @settings(
@@ -123,7 +135,7 @@ def run_campaign(
         state["calls"] += 1
         if not state["shrinking"]:
             state["examples"] += 1
-        result = check_case(backward, problem, candidate)
+        result = check(problem)
         if progress is not None:
             phase = "shrinking" if state["shrinking"] else "checking"
             progress(phase, int(state["examples"]), planned)

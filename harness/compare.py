@@ -160,6 +160,15 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _fmt_pair(a: float, b: float) -> tuple[str, str]:
+    """Both numbers with just enough digits to tell them apart (4 to 17 significant)."""
+    for digits in range(4, 18):
+        left, right = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if left != right:
+            return left, right
+    return f"{a!r}", f"{b!r}"
+
+
 def _index_text(index: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(i) for i in index) + "]"
 
@@ -286,9 +295,10 @@ def _compare_tensor(
     if n_wrong:
         top = worst[0]
         status = "mismatch"
+        shown_candidate, shown_expected = _fmt_pair(top.candidate, top.expected)
         detail = (
             f"{where}: {n_wrong}/{size} entries wrong; {where}{_index_text(top.index)}: "
-            f"candidate {_fmt(top.candidate)} but sources agree on {_fmt(top.expected)} "
+            f"candidate {shown_candidate} but sources agree on {shown_expected} "
             f"(|Δ| {top.abs_error:.1e} > bound {top.bound:.1e})"
         )
     elif n_kink:

@@ -36,7 +36,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from harness import __version__
+from harness._version import __version__
 from harness.case import CaseResult
 from harness.compare import TensorRecord
 from harness.report_html import (

@@ -1,0 +1,368 @@
+"""Audit a plugged-in backprop: `check` one problem, or `audit` a whole Hypothesis campaign.
+
+A candidate follows the plug-in contract of DESIGN.md,
+``backward(params, X, Y, activations, loss) -> [(dW1, db1), ...]``, and may declare what it
+supports as an attribute, ``backward.supports = {"activations": [...], "losses": [...]}`` (the
+adapters in `harness.adapters` set it), or the caller passes ``supports=`` to `audit`. The harness
+tests it only there; a `NotImplementedError` outside the declared support is not a failure.
+
+Both reports are records (STYLE 7): ``.passed``, ``.findings`` — one `Finding` per wrong
+(layer, tensor) and per whole-call problem — and ``.to_json()``; ``str(report)`` is the message a
+person reads: observed, expected, where, the pattern it looks like, and how to reproduce it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
+
+from harness.campaign import PROFILES, Profile, check_case, run_campaign
+from harness.candidate import Backward
+from harness.case import CaseResult
+from harness.compare import Entry, TensorRecord
+from harness.errors import HarnessError
+from harness.network import ACTIVATIONS, LOSSES
+from harness.report import Run, write_report
+from harness.spec import NetworkSpec, Problem
+from harness.strategies import network_specs, problems
+
+__all__ = ["KINDS", "AuditReport", "CheckReport", "Finding", "audit", "check"]
+
+#: What a finding can be: a kind per failing record status.
+KINDS: Final = (
+    "value",
+    "shape",
+    "nonfinite",
+    "raises",
+    "count",
+    "mutates_inputs",
+    "nondeterministic",
+    "timeout",
+)
+_KIND_OF_STATUS: Final = {
+    "mismatch": "value",
+    "shape": "shape",
+    "dtype": "shape",
+    "nonfinite": "nonfinite",
+    "raises": "raises",
+    "count": "count",
+    "mutates_inputs": "mutates_inputs",
+    "nondeterministic": "nondeterministic",
+    "timeout": "timeout",
+}
+#: Rows of worst entries a message shows (pytest's approx shows a few, never whole matrices).
+SHOWN: Final = 3
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing wrong with a candidate: a (layer, tensor), or the whole call (layer None)."""
+
+    layer: int | None
+    param: str | None
+    kind: str
+    detail: str
+    diagnosis: str | None
+    worst: tuple[Entry, ...]
+    mismatched: int
+    total: int
+
+    @classmethod
+    def from_record(cls, record: TensorRecord) -> Finding:
+        return cls(
+            layer=record.layer,
+            param=record.param,
+            kind=_KIND_OF_STATUS[record.status],
+            detail=record.detail,
+            diagnosis=record.diagnosis,
+            worst=record.worst,
+            mismatched=record.mismatched,
+            total=record.total,
+        )
+
+    @property
+    def headline(self) -> str:
+        """``layer 2 dW: 12/12 entries wrong, looks transposed``."""
+        if self.layer is None:
+            return f"whole call ({self.kind}): {self.detail}"
+        where = f"layer {self.layer} d{self.param}"
+        if self.kind != "value":
+            return self.detail if self.detail.startswith(where) else f"{where}: {self.detail}"
+        pattern = self.diagnosis or "no known pattern"
+        return f"{where}: {self.mismatched}/{self.total} entries wrong, {pattern}"
+
+    def explain(self) -> str:
+        """The headline, then the worst entries (observed, expected, bound), pytest-approx style."""
+        lines = [self.headline]
+        if self.kind == "value" and self.worst:
+            lines.append("  " + self.detail.split("; ", 1)[-1])
+            lines.append(f"  Mismatched elements: {self.mismatched} / {self.total}")
+            lines.append("  Index | Candidate | Expected | |Δ| | bound")
+            for e in self.worst[:SHOWN]:
+                index = "[" + ", ".join(str(i) for i in e.index) + "]"
+                lines.append(
+                    f"  {index} | {e.candidate:.6g} | {e.expected:.6g} | "
+                    f"{e.abs_error:.1e} | {e.bound:.1e}"
+                )
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "param": self.param,
+            "kind": self.kind,
+            "detail": self.detail,
+            "diagnosis": self.diagnosis,
+            "mismatched": self.mismatched,
+            "total": self.total,
+            "worst": [e.as_dict() for e in self.worst],
+        }
+
+
+def _findings(case: CaseResult) -> tuple[Finding, ...]:
+    return tuple(Finding.from_record(r) for r in case.records if r.status in _KIND_OF_STATUS)
+
+
+def _faults(case: CaseResult) -> tuple[str, ...]:
+    return tuple(r.detail for r in case.records if r.status == "source-disagreement")
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """The verdict on one explicit problem."""
+
+    case: CaseResult
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return _findings(self.case)
+
+    @property
+    def harness_faults(self) -> tuple[str, ...]:
+        """Places where the sources contradict each other: the harness's fault, loudly."""
+        return _faults(self.case)
+
+    @property
+    def passed(self) -> bool:
+        return self.case.passed
+
+    @property
+    def problem(self) -> Problem:
+        return self.case.problem
+
+    def to_json(self) -> str:
+        data = self.case.as_dict()
+        data["findings"] = [f.as_dict() for f in self.findings]
+        return json.dumps(data, indent=2, default=str)
+
+    def __str__(self) -> str:
+        if self.passed:
+            return f"passed: every gradient entry agrees with the sources on {self.problem!r}"
+        parts = [f.explain() for f in self.findings]
+        parts += [f"HARNESS FAULT: {fault}" for fault in self.harness_faults]
+        parts.append(f"reproduce: {self.case.reproduce}")
+        return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """The verdict of a campaign: the minimal failing case's findings, and where the report is."""
+
+    cases: tuple[CaseResult, ...]
+    examples: int
+    report_path: Path | None
+
+    @property
+    def minimal(self) -> CaseResult | None:
+        """The shrunk failing case (first in ``cases``), or None when every case passed."""
+        return self.cases[0] if self.cases and not self.cases[0].passed else None
+
+    @property
+    def minimal_spec(self) -> NetworkSpec | None:
+        return None if self.minimal is None else self.minimal.problem.spec
+
+    @property
+    def passed(self) -> bool:
+        return self.minimal is None
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return () if self.minimal is None else _findings(self.minimal)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "passed": self.passed,
+                "examples": self.examples,
+                "minimal_spec": None if self.minimal_spec is None else repr(self.minimal_spec),
+                "findings": [f.as_dict() for f in self.findings],
+                "report_path": None if self.report_path is None else str(self.report_path),
+                "cases": [c.as_dict() for c in self.cases],
+            },
+            indent=2,
+            default=str,
+        )
+
+    def __str__(self) -> str:
+        where = f"; report: {self.report_path}" if self.report_path else ""
+        if self.minimal is None:
+            return f"passed: {self.examples} examples agree with the sources{where}"
+        return f"{CheckReport(self.minimal)}\n(after {self.examples} examples{where})"
+
+
+def _name_of(backward: Backward) -> str:
+    module = getattr(backward, "__module__", None) or "?"
+    name = getattr(backward, "__qualname__", None) or type(backward).__name__
+    return f"{module}:{name}"
+
+
+def _positive_timeout(timeout: float) -> float:
+    if not (isinstance(timeout, (int, float)) and 0 < float(timeout) < float("inf")):
+        raise HarnessError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    return float(timeout)
+
+
+def check(
+    backward: Backward, problem: Problem, *, timeout: float = 30.0, name: str | None = None
+) -> CheckReport:
+    """Check ``backward`` on one explicit problem (deterministic)."""
+    if not callable(backward):
+        raise HarnessError(f"backward must be callable, got {type(backward).__name__}")
+    if not isinstance(problem, Problem):
+        raise HarnessError(f"problem must be a harness.Problem, got {type(problem).__name__}")
+    case = check_case(
+        backward,
+        problem,
+        name or _name_of(backward),
+        timeout=_positive_timeout(timeout),
+        unsupported_ok=False,
+    )
+    return CheckReport(case)
+
+
+@dataclass(frozen=True)
+class _Support:
+    activations: tuple[str, ...]
+    losses: tuple[str, ...]
+    specs: tuple[NetworkSpec, ...] | None  # a fixed-architecture candidate lists its specs
+
+    def covers(self, spec: NetworkSpec) -> bool:
+        if self.specs is not None:
+            return spec in self.specs
+        return set(spec.activations) <= set(self.activations) and spec.loss in self.losses
+
+
+def _supported(backward: Backward, supports: Mapping[str, Any] | None) -> _Support:
+    declared = supports if supports is not None else getattr(backward, "supports", None) or {}
+    if not isinstance(declared, Mapping):
+        raise HarnessError(
+            f"supports must be a mapping like {{'activations': [...], 'losses': [...]}}, "
+            f"got {declared!r}"
+        )
+    specs = declared.get("specs")
+    if specs is not None and (
+        not isinstance(specs, Sequence) or not all(isinstance(s, NetworkSpec) for s in specs)
+    ):
+        raise HarnessError(f"supports['specs'] must be a list of NetworkSpec, got {specs!r}")
+    unknown_keys = set(declared) - {"activations", "losses", "specs"}
+    if unknown_keys:
+        raise HarnessError(f"supports has unknown keys {sorted(unknown_keys)}")
+    activations = tuple(declared.get("activations", ACTIVATIONS))
+    losses = tuple(declared.get("losses", LOSSES))
+    for name in activations:
+        if name not in ACTIVATIONS:
+            raise HarnessError(f"supports: unknown activation {name!r}; known: {ACTIVATIONS}")
+    for name in losses:
+        if name not in LOSSES:
+            raise HarnessError(f"supports: unknown loss {name!r}; known: {LOSSES}")
+    return _Support(activations, losses, None if specs is None else tuple(specs))
+
+
+@st.composite
+def _spec_family(draw: st.DrawFn, spec: NetworkSpec) -> NetworkSpec:
+    """Same depth, activations and loss; each width from 1 up to the spec's own."""
+    sizes = tuple(draw(st.integers(1, n)) for n in spec.sizes)
+    return NetworkSpec(sizes, spec.activations, spec.loss)
+
+
+def _strategy(
+    spec: NetworkSpec | None, support: _Support, profile: Profile
+) -> SearchStrategy[Problem]:
+    if support.specs is not None:
+        return problems(st.sampled_from(support.specs), max_batch=profile.max_batch)
+    if spec is not None:
+        return problems(_spec_family(spec), max_batch=profile.max_batch)
+    acts, loss_names = support.activations, support.losses
+    output = acts if "sigmoid" in acts or "bce" not in loss_names else (*acts, "sigmoid")
+    return problems(
+        network_specs(
+            max_depth=profile.max_depth,
+            max_width=profile.max_width,
+            activations=acts,
+            losses=loss_names,
+            output_activations=output,
+        ),
+        max_batch=profile.max_batch,
+    )
+
+
+def audit(
+    backward: Backward,
+    *,
+    spec: NetworkSpec | None = None,
+    examples: int = 100,
+    seed: int = 0,
+    supports: Mapping[str, Any] | None = None,
+    timeout: float = 30.0,
+    report_dir: str | Path | None = None,
+    name: str | None = None,
+) -> AuditReport:
+    """A Hypothesis campaign against ``backward``; a failure is shrunk to the smallest case.
+
+    Architectures: ``spec``'s family (its depth, activations and loss, widths up to its own), or
+    every architecture of the default profile restricted to the declared support. With
+    ``report_dir`` the three report files are written there.
+    """
+    if not callable(backward):
+        raise HarnessError(f"backward must be callable, got {type(backward).__name__}")
+    if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
+        raise HarnessError(f"examples must be a positive int, got {examples!r}")
+    if spec is not None and not isinstance(spec, NetworkSpec):
+        raise HarnessError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
+    support = _supported(backward, supports)
+    seconds = _positive_timeout(timeout)
+    candidate = name or _name_of(backward)
+    profile = PROFILES["default"]
+
+    def check_one(problem: Problem) -> CaseResult:
+        inside = support.covers(problem.spec)
+        return check_case(backward, problem, candidate, timeout=seconds, unsupported_ok=not inside)
+
+    result = run_campaign(
+        backward,
+        candidate=candidate,
+        profile=profile,
+        seed=seed,
+        examples=examples,
+        strategy=_strategy(spec, support, profile),
+        check=check_one,
+    )
+    path = None
+    if report_dir is not None:
+        run = Run(
+            candidate=candidate,
+            seed=seed,
+            profile="audit",
+            examples=result.examples,
+            cases=tuple(result.cases),
+            passed=result.passed,
+            command=f"audit({candidate}, examples={examples}, seed={seed})",
+        )
+        path = write_report(run, Path(report_dir))
+    return AuditReport(tuple(result.cases), result.examples, path)
