@@ -22,7 +22,7 @@ from typing import Any, Final
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from harness.campaign import PROFILES, Profile, check_case, run_campaign
+from harness.campaign import PROFILES, Profile, Progress, check_case, run_campaign
 from harness.candidate import Backward
 from harness.case import CaseResult
 from harness.compare import Entry, TensorRecord
@@ -229,19 +229,26 @@ def _positive_timeout(timeout: float) -> float:
 
 
 def check(
-    backward: Backward, problem: Problem, *, timeout: float = 30.0, name: str | None = None
+    backward: Backward,
+    problem: Problem,
+    *,
+    timeout: float = 30.0,
+    name: str | None = None,
+    front: str | None = None,
 ) -> CheckReport:
     """Check ``backward`` on one explicit problem (deterministic)."""
     if not callable(backward):
         raise HarnessError(f"backward must be callable, got {type(backward).__name__}")
     if not isinstance(problem, Problem):
         raise HarnessError(f"problem must be a harness.Problem, got {type(problem).__name__}")
+    candidate = name or _name_of(backward)
     case = check_case(
         backward,
         problem,
-        name or _name_of(backward),
+        candidate,
         timeout=_positive_timeout(timeout),
         unsupported_ok=False,
+        front=front or f"audit {candidate}",
     )
     return CheckReport(case)
 
@@ -322,6 +329,8 @@ def audit(
     timeout: float = 30.0,
     report_dir: str | Path | None = None,
     name: str | None = None,
+    front: str | None = None,
+    progress: Progress | None = None,
 ) -> AuditReport:
     """A Hypothesis campaign against ``backward``; a failure is shrunk to the smallest case.
 
@@ -342,7 +351,14 @@ def audit(
 
     def check_one(problem: Problem) -> CaseResult:
         inside = support.covers(problem.spec)
-        return check_case(backward, problem, candidate, timeout=seconds, unsupported_ok=not inside)
+        return check_case(
+            backward,
+            problem,
+            candidate,
+            timeout=seconds,
+            unsupported_ok=not inside,
+            front=front or f"audit {candidate}",
+        )
 
     result = run_campaign(
         backward,
@@ -352,6 +368,7 @@ def audit(
         examples=examples,
         strategy=_strategy(spec, support, profile),
         check=check_one,
+        progress=progress,
     )
     path = None
     if report_dir is not None:

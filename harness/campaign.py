@@ -53,15 +53,16 @@ def check_case(
     *,
     timeout: float = 30.0,
     unsupported_ok: bool = True,
+    front: str = "verify",
 ) -> CaseResult:
-    """The full verdict on one problem."""
+    """The full verdict on one problem (``front``: how its reproduce line names the candidate)."""
     call = call_candidate(backward, problem, timeout=timeout, unsupported_ok=unsupported_ok)
     if call.output is None:
-        return CaseResult(problem, call.records, None, candidate)
+        return CaseResult(problem, call.records, None, candidate, front)
     records = compare(problem, call.output, evaluate_sources(problem))
     values_usable = all(r.status not in ("count", "shape", "dtype", "nonfinite") for r in records)
     taylor = taylor_check(problem, call.output) if values_usable else None
-    return CaseResult(problem, (*call.records, *records), taylor, candidate)
+    return CaseResult(problem, (*call.records, *records), taylor, candidate, front)
 
 
 class _CaseFailedError(Exception):

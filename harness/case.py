@@ -12,12 +12,19 @@ from harness.taylor import TaylorResult
 __all__ = ["CaseResult", "reproduce_command"]
 
 
-def reproduce_command(problem: Problem, candidate: str | None) -> str:
-    """The CLI line that re-runs exactly this case."""
+def reproduce_command(problem: Problem, candidate: str | None, front: str = "verify") -> str:
+    """The CLI line that re-runs exactly this case.
+
+    ``front`` is how the candidate is named: ``verify`` (``--candidate X``), or an ``audit``
+    command line up to and including its target (``audit X --layout rows``).
+    """
     spec = problem.spec
-    parts = ["gradcheck-harness verify"]
-    if candidate:
-        parts.append(f"--candidate {candidate}")
+    if front == "verify":
+        parts = ["gradcheck-harness verify"]
+        if candidate:
+            parts.append(f"--candidate {candidate}")
+    else:
+        parts = [f"gradcheck-harness {front}"]
     parts += [
         f"--sizes {','.join(str(n) for n in spec.sizes)}",
         f"--activations {','.join(spec.activations)}",
@@ -41,6 +48,7 @@ class CaseResult:
     records: tuple[TensorRecord, ...]
     taylor: TaylorResult | None
     candidate: str | None  # how the candidate was named on the command line, if it was
+    front: str = "verify"  # the command that names it (see reproduce_command)
 
     @property
     def harness_fault(self) -> bool:
@@ -58,7 +66,7 @@ class CaseResult:
 
     @property
     def reproduce(self) -> str:
-        return reproduce_command(self.problem, self.candidate)
+        return reproduce_command(self.problem, self.candidate, self.front)
 
     def as_dict(self, with_ratio: bool = False) -> dict[str, Any]:
         return {

@@ -1,4 +1,4 @@
-"""`gradcheck-harness verify`: the campaign from the shell.
+"""`gradcheck-harness verify | audit`: the campaign and the audit from the shell.
 
 Exit status: 0 every case passed, 1 a mismatch or a harness fault, 2 bad usage (including a
 candidate that cannot be loaded).
@@ -9,19 +9,22 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness.audit import audit, check
 from harness.campaign import PROFILES, CampaignResult, check_case, run_campaign
-from harness.candidate import CandidateError, load_candidate
+from harness.candidate import Backward, CandidateError, load_candidate
 from harness.case import CaseResult
+from harness.compare import TensorRecord
 from harness.errors import HarnessError
 from harness.network import LOSSES
 from harness.report import Run, write_report
@@ -30,6 +33,7 @@ from harness.spec import NetworkSpec, Problem
 __all__ = ["main"]
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+_T = TypeVar("_T")
 DEFAULT_CANDIDATE = "reference:backward"
 
 
@@ -57,6 +61,17 @@ def _csv_names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _add_problem_arguments(parser: argparse.ArgumentParser, title: str) -> None:
+    one = parser.add_argument_group(title)
+    one.add_argument("--sizes", type=_csv_ints, metavar="N0,N1,...")
+    one.add_argument("--activations", type=_csv_names, metavar="G1,G2,...")
+    one.add_argument("--loss", choices=LOSSES)
+    one.add_argument("--batch", type=int, default=4)
+    one.add_argument("--problem-seed", type=int, metavar="S")
+    one.add_argument("--weight-scale", type=float, default=1.0)
+    one.add_argument("--kink-margin", type=float, default=1e-3)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="gradcheck-harness",
@@ -82,38 +97,62 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--examples", type=int, metavar="N", help="examples (overrides profile)")
     verify.add_argument("--seed", type=int, default=0, metavar="S", help="campaign seed")
     verify.add_argument("--report-dir", default="reports", metavar="DIR")
-    one = verify.add_argument_group("one problem (all of --sizes/--activations/--loss needed)")
-    one.add_argument("--sizes", type=_csv_ints, metavar="N0,N1,...")
-    one.add_argument("--activations", type=_csv_names, metavar="G1,G2,...")
-    one.add_argument("--loss", choices=LOSSES)
-    one.add_argument("--batch", type=int, default=4)
-    one.add_argument("--problem-seed", type=int, default=0)
-    one.add_argument("--weight-scale", type=float, default=1.0)
-    one.add_argument("--kink-margin", type=float, default=1e-3)
+    _add_problem_arguments(verify, "one problem (all of --sizes/--activations/--loss needed)")
+
+    audit = commands.add_parser(
+        "audit",
+        help="audit your own backprop: findings per layer and tensor, with a diagnosis",
+        description=(
+            "Audit a plugged-in backprop on a Hypothesis campaign (the family of --sizes/"
+            "--activations/--loss if given, else every architecture), or on exactly one problem "
+            "with --problem-seed. Exit 0 passed, 1 findings, 2 bad usage."
+        ),
+    )
+    audit.add_argument("target", metavar="PATH.py:FUNC|module:FUNC", help="the backprop to audit")
+    audit.add_argument(
+        "--layout",
+        choices=("columns", "rows", "flat"),
+        default="columns",
+        help="columns: the plug-in contract; rows: X (m, n0), W (n_{l-1}, n_l); "
+        "flat: grad(theta, X, Y) (needs --sizes, --activations, --loss)",
+    )
+    audit.add_argument("--examples", type=int, default=100, metavar="N")
+    audit.add_argument("--seed", type=int, default=0, metavar="S", help="campaign seed")
+    audit.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
+    audit.add_argument("--report-dir", default="reports", metavar="DIR")
+    _add_problem_arguments(audit, "architecture (a family; with --problem-seed: one problem)")
     return parser
 
 
+def _spec(args: argparse.Namespace) -> NetworkSpec:
+    if args.sizes is None or args.activations is None or args.loss is None:
+        raise HarnessError("one problem needs all of --sizes, --activations and --loss")
+    return NetworkSpec(args.sizes, args.activations, args.loss)
+
+
 def _single_problem(args: argparse.Namespace) -> Problem:
-    if args.activations is None or args.loss is None:
-        raise HarnessError("--sizes needs --activations and --loss too")
-    spec = NetworkSpec(args.sizes, args.activations, args.loss)
     return Problem.random(
-        spec, args.batch, args.problem_seed, args.weight_scale, kink_margin=args.kink_margin
+        _spec(args),
+        args.batch,
+        args.problem_seed or 0,
+        args.weight_scale,
+        kink_margin=args.kink_margin,
     )
 
 
 def _layer_table(case: CaseResult) -> Table:
     table = Table(title=escape(repr(case.problem)), title_justify="left", show_lines=False)
-    for column in ("where", "status", "wrong", "max |Δ|", "max rel", "detail"):
+    for column in ("where", "status", "wrong", "max |Δ|", "diagnosis", "worst entry"):
         table.add_column(column, overflow="fold")
     for record in case.records:
         style = "green" if record.passed else "bold red"
+        diagnosis = record.diagnosis or ("no known pattern" if record.status == "mismatch" else "")
         table.add_row(
             record.where,
             f"[{style}]{record.status}[/]",
             f"{record.mismatched}/{record.total}" if record.total else "",
             f"{record.max_abs_error:.1e}" if record.total else "",
-            f"{record.max_rel_error:.1e}" if record.total else "",
+            escape(diagnosis),
             escape(record.detail.split("; ", 1)[-1]),
         )
     if case.taylor is not None:
@@ -122,40 +161,77 @@ def _layer_table(case: CaseResult) -> Table:
     return table
 
 
+def _campaign_with_bar(
+    console: Console, planned: int, run: Callable[[Callable[[str, int, int], None]], _T]
+) -> _T:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("checking", total=planned)
+
+        def progress(phase: str, done: int, total: int) -> None:
+            bar.update(task, description=phase, completed=min(done, total))
+
+        return run(progress)
+
+
+def _finish(
+    console: Console,
+    name: str,
+    cases: Sequence[CaseResult],
+    examples: int,
+    seconds: float,
+    report_dir: Path,
+) -> int:
+    minimal = cases[0] if cases and not cases[0].passed else None
+    rate = f", {examples / seconds:.1f} examples/s" if seconds else ""
+    if minimal is None:
+        console.print(f"[green]PASSED[/]: {escape(name)} agrees with the sources on "
+                      f"{examples} example(s){rate}")  # fmt: skip
+        if cases:
+            console.print(_layer_table(cases[0]))
+    else:
+        label = "[bold red]HARNESS FAULT[/]" if minimal.harness_fault else "[bold red]FAILED[/]"
+        console.print(f"{label}: {escape(name)}; minimal failing case after {examples} "
+                      f"example(s):")  # fmt: skip
+        for record in minimal.failing:
+            console.print(f"  {escape(_headline(record))}", soft_wrap=True)
+        console.print(_layer_table(minimal))
+        console.print(f"reproduce: {escape(minimal.reproduce)}", soft_wrap=True)
+    console.print(f"report: {escape(str(report_dir))}", soft_wrap=True)
+    return EXIT_PASSED if minimal is None else EXIT_FAILED
+
+
+def _headline(record: TensorRecord) -> str:
+    if record.status == "mismatch":
+        pattern = record.diagnosis or "no known pattern"
+        return f"{record.where}: {record.mismatched}/{record.total} entries wrong, {pattern}"
+    return record.detail
+
+
 def _verify(args: argparse.Namespace, console: Console) -> int:
     backward = load_candidate(args.candidate)
     if args.sizes is not None:
         case = check_case(backward, _single_problem(args), args.candidate)
         result = CampaignResult([case], 1, 1, 0.0, None if case.passed else case)
         profile = "single"
+        command = case.reproduce
     else:
         if args.examples is not None and args.examples < 1:
             raise HarnessError(f"--examples must be a positive int, got {args.examples}")
         profile = args.profile
-        planned = args.examples or PROFILES[profile].examples
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task("checking", total=planned)
-
-            def progress(phase: str, done: int, total: int) -> None:
-                bar.update(task, description=phase, completed=min(done, total))
-
-            result = run_campaign(
+        result = _campaign_with_bar(
+            console,
+            args.examples or PROFILES[profile].examples,
+            lambda progress: run_campaign(
                 backward,
                 candidate=args.candidate,
                 profile=PROFILES[profile],
                 seed=args.seed,
                 examples=args.examples,
                 progress=progress,
-            )
-    if profile == "single":
-        command = case.reproduce
-    else:
+            ),
+        )
         command = f"gradcheck-harness verify --candidate {shlex.quote(args.candidate)}"
         command += f" --profile {profile} --seed {args.seed}"
         if args.examples is not None:
@@ -170,25 +246,73 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
         command=command,
     )
     report_dir = write_report(run, Path(args.report_dir))
-    rate = f", {result.examples / result.seconds:.1f} examples/s" if result.seconds else ""
-    if result.minimal is None:
-        console.print(
-            f"[green]PASSED[/]: {args.candidate} agrees with the sources on "
-            f"{result.examples} example(s){rate}"
-        )
-        if result.cases:
-            console.print(_layer_table(result.cases[0]))
+    return _finish(console, args.candidate, result.cases, result.examples, result.seconds,
+                   report_dir)  # fmt: skip
+
+
+def _audited(args: argparse.Namespace) -> Backward:
+    function = load_candidate(args.target)
+    if args.layout == "columns":
+        return function
+    from harness import adapters  # only the audit's layouts need it
+
+    if args.layout == "rows":
+        return adapters.from_rows(function)
+    spec = _spec(args)
+    return adapters.from_flat(function, spec.sizes, spec.activations, spec.loss)
+
+
+def _audit(args: argparse.Namespace, console: Console) -> int:
+    backward = _audited(args)
+    front = f"audit {args.target}" + (
+        f" --layout {args.layout}" if args.layout != "columns" else ""
+    )
+    if args.examples < 1:
+        raise HarnessError(f"--examples must be a positive int, got {args.examples}")
+    start = time.perf_counter()
+    if args.problem_seed is not None:
+        report = check(backward, _single_problem(args), timeout=args.timeout, name=args.target,
+                       front=front)  # fmt: skip
+        cases: tuple[CaseResult, ...] = (report.case,)
+        examples = 1
+        command = report.case.reproduce
     else:
-        fault = result.minimal.harness_fault
-        label = "[bold red]HARNESS FAULT[/]" if fault else "[bold red]FAILED[/]"
-        console.print(
-            f"{label}: {args.candidate}; minimal failing case after {result.examples} "
-            f"example(s){rate}:"
-        )
-        console.print(_layer_table(result.minimal))
-        console.print(f"reproduce: {escape(result.minimal.reproduce)}", soft_wrap=True)
-    console.print(f"report: {escape(str(report_dir))}", soft_wrap=True)
-    return EXIT_PASSED if result.passed else EXIT_FAILED
+        family = None
+        supports: dict[str, Any] | None = None
+        if args.sizes is not None:
+            family = _spec(args)
+        elif args.activations is not None or args.loss is not None:
+            supports = {}
+            if args.activations is not None:
+                supports["activations"] = args.activations
+            if args.loss is not None:
+                supports["losses"] = (args.loss,)
+        audited = _campaign_with_bar(
+            console,
+            args.examples,
+            lambda progress: audit(
+                backward, spec=family, examples=args.examples, seed=args.seed,
+                supports=supports, timeout=args.timeout, name=args.target, front=front,
+                progress=progress,
+            ),
+        )  # fmt: skip
+        cases, examples = audited.cases, audited.examples
+        command = f"gradcheck-harness {front} --examples {args.examples} --seed {args.seed}"
+        if family is not None:
+            command += (f" --sizes {','.join(map(str, family.sizes))} --activations "
+                        f"{','.join(family.activations)} --loss {family.loss}")  # fmt: skip
+    seconds = time.perf_counter() - start
+    run = Run(
+        candidate=args.target,
+        seed=args.seed,
+        profile="audit",
+        examples=examples,
+        cases=cases,
+        passed=all(c.passed for c in cases[:1]),
+        command=command,
+    )
+    report_dir = write_report(run, Path(args.report_dir))
+    return _finish(console, args.target, cases, examples, seconds, report_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -200,6 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # goes non-finite is a finding of its own, so the warnings would only be noise here.
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     try:
+        if args.command == "audit":
+            return _audit(args, console)
         return _verify(args, console)
     except (CandidateError, HarnessError) as error:
         print(f"gradcheck-harness: error: {error}", file=sys.stderr)

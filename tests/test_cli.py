@@ -93,7 +93,7 @@ def test_the_same_seed_gives_the_same_report(
         (["verify", "--candidate", "no_such_module_xyz:f"], "importing module"),
         (["verify", "--sizes", "3,x"], "comma-separated list"),
         (["verify", "--sizes", "3,0"], "positive ints"),
-        (["verify", "--sizes", "3,2"], "--sizes needs --activations and --loss"),
+        (["verify", "--sizes", "3,2"], "needs all of --sizes, --activations and --loss"),
         (["verify", "--sizes", "3,2", "--activations", "sigmod", "--loss", "mse"], "sigmoid"),
         (["verify", "--profile", "huge"], "invalid choice"),
         (["verify", "--examples", "0"], "positive"),
