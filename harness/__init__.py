@@ -18,6 +18,7 @@ from harness.errors import (
     UnknownLossError,
 )
 from harness.network import ACTIVATIONS, LOSSES
+from harness.pytest_plugin import GradientMismatch, assert_backprop_correct
 from harness.spec import NetworkSpec, Problem
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "AuditReport",
     "CheckReport",
     "Finding",
+    "GradientMismatch",
     "HarnessError",
     "NetworkSpec",
     "NonFiniteError",
@@ -38,6 +40,7 @@ __all__ = [
     "TargetRangeError",
     "UnknownActivationError",
     "UnknownLossError",
+    "assert_backprop_correct",
     "audit",
     "check",
 ]

@@ -1,0 +1,113 @@
+"""The pytest plugin (entry point ``pytest11``): gradient checks as ordinary assertions.
+
+>>> from harness.pytest_plugin import assert_backprop_correct
+>>> def test_my_backprop():
+...     assert_backprop_correct(my_backward, examples=50)   # a Hypothesis campaign
+...     assert_backprop_correct(my_backward, problem=Problem.random(spec, 8, seed=0))
+
+A failure raises `GradientMismatch` (an `AssertionError`, so pytest shows it as a failed
+assertion) whose message says, per wrong tensor, what the candidate returned, what the sources
+agree on, where, the pattern it looks like, and the command that replays it; then the path of the
+report written. ``--gradcheck-report-dir DIR`` chooses where reports go (default ``reports``), and
+the terminal summary lists every report written during the session.
+
+This module imports pytest only for its hooks' type hints, so ``assert_backprop_correct`` can be
+used from any test runner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.audit import AuditReport, CheckReport, audit, check
+from harness.candidate import Backward
+from harness.report import Run, write_report
+from harness.spec import NetworkSpec, Problem
+
+if TYPE_CHECKING:
+    import pytest
+
+__all__ = ["GradientMismatch", "assert_backprop_correct"]
+
+#: Where reports go and which were written, set by the plugin when pytest configures it.
+_session: dict[str, Any] = {"report_dir": Path("reports"), "written": []}
+
+
+class GradientMismatch(AssertionError):  # noqa: N818 - the name users assert on
+    """A backprop whose gradients disagree with the sources (or that misbehaves)."""
+
+    def __init__(self, message: str, report: CheckReport | AuditReport, path: Path | None):
+        super().__init__(message)
+        self.report = report
+        self.report_path = path
+
+
+def assert_backprop_correct(
+    backward: Backward,
+    *,
+    problem: Problem | None = None,
+    spec: NetworkSpec | None = None,
+    examples: int = 50,
+    seed: int = 0,
+    supports: Mapping[str, Any] | None = None,
+    timeout: float = 30.0,
+    report_dir: str | Path | None = None,
+) -> None:
+    """Raise `GradientMismatch` unless ``backward`` computes the right gradients.
+
+    With ``problem``: that one problem (`harness.check`); otherwise a campaign of ``examples``
+    Hypothesis examples over ``spec``'s family or the declared support (`harness.audit`).
+    A report is written only when something is wrong.
+    """
+    directory = Path(report_dir) if report_dir is not None else _session["report_dir"]
+    report: CheckReport | AuditReport
+    if problem is not None:
+        report = check(backward, problem, timeout=timeout)
+        cases = (report.case,)
+        examples_run = 1
+    else:
+        report = audit(
+            backward, spec=spec, examples=examples, seed=seed, supports=supports, timeout=timeout
+        )
+        cases = report.cases
+        examples_run = report.examples
+    if report.passed:
+        return
+    name = cases[0].candidate or "candidate"
+    run = Run(
+        candidate=name,
+        seed=seed,
+        profile="pytest",
+        examples=examples_run,
+        cases=cases,
+        passed=False,
+        command=cases[0].reproduce,
+    )
+    path = write_report(run, directory)
+    _session["written"].append(path)
+    raise GradientMismatch(f"{report}\nreport: {path}", report, path)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gradcheck", "gradcheck harness")
+    group.addoption(
+        "--gradcheck-report-dir",
+        default="reports",
+        metavar="DIR",
+        help="where assert_backprop_correct writes reports of failing gradients (default: reports)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _session["report_dir"] = Path(config.getoption("--gradcheck-report-dir"))
+    _session["written"] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    written: list[Path] = _session["written"]
+    if written:
+        terminalreporter.section("gradcheck reports")
+        for path in written:
+            terminalreporter.write_line(f"gradcheck report: {path}")
