@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -18,13 +19,34 @@ RUNNABLE = [block for block in BLOCKS if "-> grads" not in block]  # skip the co
 
 
 def test_the_readme_has_runnable_examples() -> None:
-    assert len(RUNNABLE) >= 2
+    assert len(RUNNABLE) >= 5
 
 
-@pytest.mark.parametrize("block", RUNNABLE, ids=[f"block{i}" for i in range(len(RUNNABLE))])
-def test_readme_example_runs(block: str, capsys: pytest.CaptureFixture[str]) -> None:
-    exec(compile(block, "README.md", "exec"), {"__name__": "readme_example"})
-    assert capsys.readouterr().out.strip(), "each example prints what it shows"
+def test_readme_examples_run_in_order(capsys: pytest.CaptureFixture[str]) -> None:
+    """Like a reader pasting them one after another into one session."""
+    namespace: dict[str, object] = {"__name__": "readme_example"}
+    for number, block in enumerate(RUNNABLE):
+        exec(compile(block, f"README.md block {number}", "exec"), namespace)
+        assert capsys.readouterr().out.strip(), f"block {number} prints what it shows"
+
+
+SHELL = re.findall(r"```sh\n(.*?)```", WITHOUT_EXCERPT, flags=re.DOTALL)
+AUDIT_LINES = [
+    line for block in SHELL for line in block.splitlines()
+    if line.startswith("gradcheck-harness audit") and "# exit" in line
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("line", AUDIT_LINES, ids=[f"line{i}" for i in range(len(AUDIT_LINES))])
+def test_readme_audit_commands_exit_as_documented(
+    line: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    command, _, expected = line.partition("# exit")
+    monkeypatch.chdir(ROOT)
+    argv = [*shlex.split(command)[1:], "--report-dir", str(tmp_path)]
+    assert main(argv) == int(expected.strip())
+    out = capsys.readouterr().out
+    assert "report:" in out
 
 
 def test_the_report_excerpt_is_real(
