@@ -92,11 +92,23 @@ def gradients(problem: Problem) -> list[tuple[Array, Array]]:
     return grads_backward[::-1]
 
 
+def _g_prime_terms(name: str, z: Array) -> Array:
+    """|terms| of g'(z) as a candidate usually forms it: 1 - tanh² and σ(1 - σ) cancel when the
+    unit saturates, so their rounding scales with 1 + tanh² and σ + σ², not with g' itself."""
+    if name == "tanh":
+        return 1.0 + np.tanh(z) ** 2
+    if name == "sigmoid":
+        s = _sigmoid(z)
+        return s + s**2
+    return np.abs(g_prime(name, z))
+
+
 def magnitudes(problem: Problem) -> list[tuple[Array, Array]]:
     """The same chain rule on absolute values: Σ over every product term of |term|.
 
     ``M = (1/m) Σ_i |∂C_i/∂a_j g'(z_j)| |a_k|`` with the backward sum taken over ``|w_jk|``,
-    and each |a| widened by the magnitude of its own rounding, |g'(z)| (|W||a| + |b|). A float64
+    each |a| widened by the magnitude of its own rounding, |g'(z)| (|W||a| + |b|), and each g'
+    taken as the |terms| it is usually computed from (1 + tanh², σ + σ²). A float64
     evaluation of the gradient in any summation order is off by at most a small multiple of
     eps · M (the running error bound of a sum of products); `harness.tolerance` turns it into
     per-entry bounds.
@@ -115,7 +127,7 @@ def magnitudes(problem: Problem) -> list[tuple[Array, Array]]:
     # Output factors: a - y is formed by subtraction, so its terms are |a| and |y|.
     y = problem.Y
     if spec.loss == "mse":
-        dC_dz_abs = 2.0 * (a_mag[L] + np.abs(y)) * np.abs(g_prime(spec.activations[L - 1], z))
+        dC_dz_abs = 2.0 * (a_mag[L] + np.abs(y)) * _g_prime_terms(spec.activations[L - 1], z)
     else:  # bce: a candidate forms a - y; its rounding scales with |a| + |y|
         dC_dz_abs = a_mag[L] + np.abs(y)
     out_backward: list[tuple[Array, Array]] = []
@@ -127,5 +139,5 @@ def magnitudes(problem: Problem) -> list[tuple[Array, Array]]:
         if l > 1:
             M_a_prev = np.einsum("ji,jk->ki", dC_dz_abs, np.abs(W), optimize=True)
             z_prev = cache[l - 2][0]
-            dC_dz_abs = M_a_prev * np.abs(g_prime(spec.activations[l - 2], z_prev))
+            dC_dz_abs = M_a_prev * _g_prime_terms(spec.activations[l - 2], z_prev)
     return out_backward[::-1]
