@@ -1,0 +1,422 @@
+"""Adapters: other conventions turned into the plug-in contract of DESIGN.md.
+
+Every adapter returns a function ``backward(params, X, Y, activations, loss) -> [(dW1, db1), ...]``
+(columns are samples: X (n0, m), W^(l) (n_l, n_{l-1}), b^(l) (n_l,)) that carries its declared
+support as a plain dict attribute, like scikit-learn's estimator tags::
+
+    backward.supports == {"activations": ("tanh", "sigmoid"), "losses": ("bce",)}
+
+``from_flat`` adds ``"specs": (NetworkSpec(...),)``: it runs on one architecture only. Called
+outside its support, an adapted function raises `NotImplementedError`, which the harness records
+as "unsupported", never as a failure. Inside it, whatever the wrapped code returns reaches the
+harness as it is, only translated: a wrong shape stays wrong, a float32 stays float32, so the
+harness's own shape, dtype and value findings speak about the user's code.
+
+- `from_rows`: a backprop written with rows as samples (X_rows (m, n0), W_rows (n_{l-1}, n_l)).
+- `from_flat`: ``grad(theta, X, Y) -> dtheta`` on one flat parameter vector.
+- `from_torch`: torch.autograd on an ``nn.Sequential`` (audits autograd itself, or your module).
+- `from_jax`: ``jax.grad`` of the loss written in jax.numpy (or of your own loss function).
+
+torch and jax are optional (``pip install 'gradcheck-harness[torch]'`` / ``[jax]``) and are
+imported only when their adapter is made.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, Protocol, cast
+
+import numpy as np
+
+from harness.errors import HarnessError
+from harness.network import ACTIVATIONS, LEAKY_SLOPE, LOSSES, Array, Params
+from harness.spec import NetworkSpec
+
+__all__ = [
+    "TORCH_SOFTPLUS_THRESHOLD",
+    "AdaptedBackward",
+    "AdapterError",
+    "MissingDependencyError",
+    "from_flat",
+    "from_jax",
+    "from_rows",
+    "from_torch",
+]
+
+#: torch's ``nn.Softplus`` returns z itself above ``threshold`` (default 20, where σ(20) differs
+#: from 1 by 2e-9: an audit would rightly flag it). Above 40 the linearization *is* the correctly
+#: rounded value: e^-40 < 2^-54, so softplus(z) rounds to z and σ(z) to 1. No larger threshold:
+#: exp overflows above 709 and torch's backward then returns inf/inf = NaN.
+TORCH_SOFTPLUS_THRESHOLD: Final = 40.0
+
+
+class AdapterError(HarnessError, ValueError):
+    """An adapter given arguments that cannot work (a bad layout, a module of the wrong shape)."""
+
+
+class MissingDependencyError(HarnessError, ImportError):
+    """An adapter's optional dependency (torch, jax) is not installed."""
+
+
+class AdaptedBackward(Protocol):
+    """The plug-in contract, plus the declared ``supports`` dict."""
+
+    supports: dict[str, tuple[Any, ...]]
+
+    def __call__(
+        self, params: Params, X: Array, Y: Array, activations: Sequence[str], loss: str
+    ) -> Any: ...
+
+
+def _declare(backward: Callable[..., Any], supports: dict[str, tuple[Any, ...]]) -> AdaptedBackward:
+    backward.supports = supports  # type: ignore[attr-defined]
+    return cast(AdaptedBackward, backward)
+
+
+def _support(supports: Mapping[str, Sequence[str]] | None, who: str) -> dict[str, tuple[Any, ...]]:
+    """Validate a user's ``supports=``; None means every activation and loss."""
+    declared = dict(supports) if supports is not None else {}
+    unknown = set(declared) - {"activations", "losses"}
+    if unknown:
+        raise AdapterError(f"{who}: supports has unknown keys {sorted(unknown)}")
+    if any(isinstance(declared.get(key), str) for key in ("activations", "losses")):
+        raise AdapterError(f"{who}: supports values are sequences of names, got {declared!r}")
+    activations = tuple(declared.get("activations", ACTIVATIONS))
+    losses = tuple(declared.get("losses", LOSSES))
+    for name, known in [*((a, ACTIVATIONS) for a in activations), *((x, LOSSES) for x in losses)]:
+        if name not in known:
+            raise AdapterError(f"{who}: supports names {name!r}; known: {', '.join(known)}")
+    return {"activations": activations, "losses": losses}
+
+
+def _require(supports: dict[str, tuple[Any, ...]], activations: Sequence[str], loss: str) -> None:
+    outside = [a for a in activations if a not in supports["activations"]]
+    if outside or loss not in supports["losses"]:
+        raise NotImplementedError(
+            f"declared support is activations {supports['activations']}, losses "
+            f"{supports['losses']}; this problem needs activations {tuple(activations)}, "
+            f"loss {loss!r}"
+        )
+
+
+# --- rows as samples -----------------------------------------------------------------------------
+
+
+def from_rows(
+    backward_rows: Callable[..., Any], *, supports: Mapping[str, Sequence[str]] | None = None
+) -> AdaptedBackward:
+    """Adapt ``backward_rows(params_rows, X_rows, Y_rows, activations, loss)``, rows as samples.
+
+    It receives ``params_rows = [(W_rows, b), ...]`` with ``W_rows = W.T`` of shape
+    (n_{l-1}, n_l) (so ``Z_rows = X_rows @ W_rows + b``), ``X_rows`` (m, n0), ``Y_rows`` (m, nL),
+    and returns ``[(dW_rows (n_{l-1}, n_l), db (n_l,)), ...]``. Inputs are transposed *views* of
+    the harness's copies, so writing into them is still seen as mutating the inputs. On the way
+    back only 2-D ``dW_rows`` arrays are transposed; anything else (a 1-D dW, a db of shape
+    (1, n_l), a list that is not pairs) passes through untouched for the harness to report.
+    ``supports`` defaults to every activation and loss.
+    """
+    declared = _support(supports, "from_rows")
+
+    def backward(params: Params, X: Array, Y: Array, activations: Sequence[str], loss: str) -> Any:
+        _require(declared, activations, loss)
+        params_rows = [(W.T, b) for W, b in params]
+        output = backward_rows(params_rows, X.T, Y.T, activations, loss)
+        if isinstance(output, np.ndarray) or not isinstance(output, Sequence):
+            return output
+        back: list[Any] = []
+        for pair in output:
+            if isinstance(pair, np.ndarray) or not isinstance(pair, Sequence) or len(pair) != 2:
+                back.append(pair)
+                continue
+            dW_rows, db = pair
+            is_matrix = isinstance(dW_rows, np.ndarray) and dW_rows.ndim == 2
+            back.append((dW_rows.T if is_matrix else dW_rows, db))
+        return back
+
+    return _declare(backward, declared)
+
+
+# --- one flat parameter vector -------------------------------------------------------------------
+
+
+def from_flat(
+    grad: Callable[[Array, Array, Array], Any],
+    sizes: Sequence[int],
+    activations: Sequence[str],
+    loss: str,
+    *,
+    layout: str = "columns",
+) -> AdaptedBackward:
+    """Adapt ``grad(theta, X, Y) -> dtheta`` for one architecture, activations and loss.
+
+    ``theta`` is a fresh float64 vector of ``NetworkSpec(sizes, ...).n_params`` entries,
+    ``[W1.ravel(), b1, W2.ravel(), b2, ...]`` with each W^(l) (n_l, n_{l-1}) flattened row-major:
+    ``W^(l)[i, j]`` sits at ``offset_l + i * n_{l-1} + j`` and ``b^(l)[i]`` at
+    ``offset_l + n_l * n_{l-1} + i``, where ``offset_l = Σ_{k<l} (n_k n_{k-1} + n_k)``.
+    ``dtheta`` must be a numpy array of shape (n_params,) in the same layout; it is cut into
+    ``[(dW1, db1), ...]`` keeping its dtype (a float32 dtheta is reported, not converted); any
+    other shape raises a `ValueError` naming the expected one. ``layout="columns"`` passes X
+    (n0, m), Y (nL, m); ``layout="rows"`` passes X.T (m, n0), Y.T (m, nL) (theta is the same).
+
+    ``supports`` is exactly this architecture: ``{"activations": ..., "losses": (loss,),
+    "specs": (NetworkSpec(sizes, activations, loss),)}``; any other problem raises
+    `NotImplementedError` (recorded as unsupported). If ``grad`` writes into theta, the change is
+    copied back into the parameters, so the harness sees the mutation.
+    """
+    spec = NetworkSpec(sizes, activations, loss)
+    if layout not in ("columns", "rows"):
+        raise AdapterError(f"from_flat: layout must be 'columns' or 'rows', got {layout!r}")
+    shapes = spec.param_shapes
+
+    def backward(params: Params, X: Array, Y: Array, activations: Sequence[str], loss: str) -> Any:
+        here = (int(X.shape[0]), *(int(W.shape[0]) for W, _ in params))
+        if (here, tuple(activations), loss) != (spec.sizes, spec.activations, spec.loss):
+            raise NotImplementedError(
+                f"from_flat was made for {spec!r}; this problem is "
+                f"{NetworkSpec(here, activations, loss)!r}"
+            )
+        theta = np.concatenate([part for W, b in params for part in (W.ravel(), b)])
+        theta_given = theta.copy()
+        dtheta = grad(theta, X, Y) if layout == "columns" else grad(theta, X.T, Y.T)
+        if not np.array_equal(theta, theta_given):
+            for (W, b), (W_new, b_new) in zip(params, _unflatten(theta, shapes)):
+                for old, new in ((W, W_new), (b, b_new)):
+                    if old.flags.writeable:
+                        old[...] = new
+        if not isinstance(dtheta, np.ndarray):
+            raise TypeError(
+                f"grad returned {type(dtheta).__name__}, expected a numpy.ndarray of shape "
+                f"({spec.n_params},) and dtype float64"
+            )
+        if dtheta.shape != (spec.n_params,):
+            raise ValueError(
+                f"grad returned shape {dtheta.shape}, expected ({spec.n_params},): "
+                f"[W1.ravel(), b1, ...] for {spec!r}"
+            )
+        return _unflatten(dtheta, shapes)
+
+    supports: dict[str, tuple[Any, ...]] = {
+        "activations": tuple(dict.fromkeys(spec.activations)),
+        "losses": (spec.loss,),
+        "specs": (spec,),
+    }
+    return _declare(backward, supports)
+
+
+def _unflatten(
+    vector: Array, shapes: Sequence[tuple[tuple[int, int], tuple[int]]]
+) -> list[tuple[Array, Array]]:
+    out: list[tuple[Array, Array]] = []
+    start = 0
+    for (n_l, n_prev), _ in shapes:
+        W_end = start + n_l * n_prev
+        out.append(
+            (vector[start:W_end].reshape(n_l, n_prev).copy(), vector[W_end : W_end + n_l].copy())
+        )
+        start = W_end + n_l
+    return out
+
+
+# --- torch.autograd ------------------------------------------------------------------------------
+
+
+def _import_optional(name: str, extra: str, hint: str) -> Any:
+    """The module, typed Any: neither mypy nor a machine without it ever reads torch or jax."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise MissingDependencyError(
+            f"the {name} adapter needs {name}: pip install 'gradcheck-harness[{extra}]'{hint}"
+        ) from None
+
+
+def _torch_sequential(torch: Any, sizes: tuple[int, ...], activations: tuple[str, ...]) -> Any:
+    """``nn.Sequential(Linear, g_1, Linear, g_2, ...)`` in float64, parameters uninitialized."""
+    nn = torch.nn
+    modules = {
+        "sigmoid": nn.Sigmoid,
+        "tanh": nn.Tanh,
+        "relu": nn.ReLU,
+        "leaky_relu": lambda: nn.LeakyReLU(LEAKY_SLOPE),
+        "identity": nn.Identity,
+        "softplus": lambda: nn.Softplus(beta=1.0, threshold=TORCH_SOFTPLUS_THRESHOLD),
+    }
+    layers: list[Any] = []
+    for (n_prev, n_l), name in zip(itertools.pairwise(sizes), activations):
+        # skip_init: the weights are overwritten anyway, and torch's global RNG is left alone.
+        layers.append(nn.utils.skip_init(nn.Linear, n_prev, n_l, dtype=torch.float64))
+        layers.append(modules[name]())
+    return nn.Sequential(*layers)
+
+
+def from_torch(
+    module_factory: Callable[[tuple[int, ...], tuple[str, ...]], Any] | None = None,
+    *,
+    supports: Mapping[str, Sequence[str]] | None = None,
+) -> AdaptedBackward:
+    """Audit torch.autograd: the loss of an ``nn.Sequential``, ``.backward()``, its ``.grad``.
+
+    Without ``module_factory`` the module is ``nn.Linear`` layers (torch's weight is (out, in),
+    our W, copied in as is) interleaved with ``nn.Sigmoid``, ``nn.Tanh``, ``nn.ReLU``,
+    ``nn.LeakyReLU(0.01)``, ``nn.Identity``, ``nn.Softplus(beta=1, threshold=40)`` (see
+    `TORCH_SOFTPLUS_THRESHOLD`: torch's default threshold 20 is not softplus to float64
+    precision). ``module_factory(sizes, activations)`` builds your own instead; its ``nn.Linear``
+    modules, in order, must have the layers' shapes and biases. Modules are built once per
+    (sizes, activations), moved to float64 and reused. X is fed as rows, X.T (m, n0).
+
+    The loss follows DESIGN.md, not torch's defaults: mse ``((A - Y)**2).sum() / m`` (no ½,
+    averaged over samples only); bce ``binary_cross_entropy_with_logits(Z_L, Y,
+    reduction="sum") / m`` on the input of a final ``nn.Sigmoid`` (``nn.BCELoss`` would clamp
+    log at -100 and round 1 - a to 0 on saturated outputs). A module that does not end in
+    ``nn.Sigmoid`` gets bce from its output, ``-(y log a + (1 - y) log(1 - a))``, unclamped.
+    ``supports`` defaults to every activation and loss.
+    """
+    torch = _import_optional("torch", "torch", " (CPU: pip install torch==2.13.0)")
+    declared = _support(supports, "from_torch")
+    lock = threading.Lock()  # one module per architecture, shared by the harness's calls
+    cache: dict[tuple[tuple[int, ...], tuple[str, ...]], tuple[Any, list[Any], Any]] = {}
+
+    def build(sizes: tuple[int, ...], activations: tuple[str, ...]) -> tuple[Any, list[Any], Any]:
+        if module_factory is None:
+            module = _torch_sequential(torch, sizes, activations)
+        else:
+            module = module_factory(sizes, activations).to(torch.float64)
+        linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+        found = [(tuple(m.weight.shape), m.bias is not None) for m in linears]
+        wanted = [((n_l, n_prev), True) for n_prev, n_l in itertools.pairwise(sizes)]
+        if found != wanted:
+            raise AdapterError(
+                f"module_factory{(sizes, activations)} built nn.Linear layers (weight shape, has "
+                f"bias) {found}, expected {wanted}"
+            )
+        ends_in_sigmoid = (
+            isinstance(module, torch.nn.Sequential)
+            and len(module) > 0
+            and isinstance(module[-1], torch.nn.Sigmoid)
+        )
+        return module, linears, module[:-1] if ends_in_sigmoid else None
+
+    def loss_of(module: Any, logits: Any, X_rows: Any, Y_rows: Any, loss: str, m: int) -> Any:
+        if loss == "mse":
+            return ((module(X_rows) - Y_rows) ** 2).sum() / m
+        if logits is not None:
+            Z_L = logits(X_rows)
+            return (
+                torch.nn.functional.binary_cross_entropy_with_logits(Z_L, Y_rows, reduction="sum")
+                / m
+            )
+        A = module(X_rows)
+        return -(Y_rows * torch.log(A) + (1 - Y_rows) * torch.log1p(-A)).sum() / m
+
+    def backward(params: Params, X: Array, Y: Array, activations: Sequence[str], loss: str) -> Any:
+        _require(declared, activations, loss)
+        key = ((int(X.shape[0]), *(int(W.shape[0]) for W, _ in params)), tuple(activations))
+        with lock:
+            if key not in cache:
+                cache[key] = build(*key)
+            module, linears, logits = cache[key]
+            with torch.no_grad():
+                for linear, (W, b) in zip(linears, params):
+                    linear.weight.copy_(torch.tensor(W, dtype=torch.float64))
+                    linear.bias.copy_(torch.tensor(b, dtype=torch.float64))
+            module.zero_grad(set_to_none=True)
+            X_rows = torch.tensor(X.T, dtype=torch.float64)
+            Y_rows = torch.tensor(Y.T, dtype=torch.float64)
+            with torch.enable_grad():
+                loss_of(module, logits, X_rows, Y_rows, loss, int(X.shape[1])).backward()
+            return [
+                (linear.weight.grad.numpy().copy(), linear.bias.grad.numpy().copy())
+                for linear in linears
+            ]
+
+    return _declare(backward, declared)
+
+
+# --- jax.grad ------------------------------------------------------------------------------------
+
+
+def _jax_loss(jax: Any, activations: tuple[str, ...], loss: str) -> Callable[..., Any]:
+    """J(params, X, Y) of DESIGN.md in jax.numpy, columns as samples."""
+    jnp = jax.numpy
+    g = {
+        "sigmoid": jax.nn.sigmoid,
+        "tanh": jnp.tanh,
+        "relu": jax.nn.relu,
+        "leaky_relu": lambda z: jax.nn.leaky_relu(z, negative_slope=LEAKY_SLOPE),
+        "identity": lambda z: z,
+        "softplus": jax.nn.softplus,
+    }
+
+    def J(params: Any, X: Any, Y: Any) -> Any:
+        m = X.shape[1]
+        A = X
+        for l, ((W, b), name) in enumerate(zip(params, activations), start=1):
+            Z = W @ A + b[:, None]
+            if loss == "bce" and l == len(activations):
+                # From the logits: log a = log σ(z), log(1 - a) = log σ(-z); never log(0).
+                log_a, log_1_minus_a = jax.nn.log_sigmoid(Z), jax.nn.log_sigmoid(-Z)
+                return -jnp.sum(Y * log_a + (1 - Y) * log_1_minus_a) / m
+            A = g[name](Z)
+        return jnp.sum((A - Y) ** 2) / m
+
+    return J
+
+
+def from_jax(
+    loss_fn: Callable[[Any, Any, Any], Any] | None = None,
+    *,
+    activations: Sequence[str] | None = None,
+    loss: str | None = None,
+) -> AdaptedBackward:
+    """Audit ``jax.grad``: of J written in jax.numpy, or of your ``loss_fn(params, X, Y)``.
+
+    Making this adapter sets ``jax.config.update("jax_enable_x64", True)`` for the process: without
+    it jax computes in float32. The built-in J uses ``jax.nn`` (sigmoid, relu, leaky_relu with
+    slope 0.01, softplus) and ``jnp.tanh``; bce is taken from the last pre-activation with
+    ``jax.nn.log_sigmoid``; mse has no ½. ``loss_fn`` receives ``[(W1, b1), ...]`` as jax arrays
+    and X (n0, m), Y (nL, m); give ``activations=`` (one per layer) and ``loss=`` to declare what
+    it computes: other problems raise `NotImplementedError`. The built-in J is differentiated
+    under ``jax.jit`` (compiled once per shape); a ``loss_fn`` is not jitted, so it may use
+    Python control flow. Gradients come back as numpy arrays of jax's dtype (float64 unless
+    your loss_fn changes it).
+    """
+    jax = _import_optional("jax", "jax", "")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+    if loss_fn is None:
+        if activations is not None or loss is not None:
+            raise AdapterError("from_jax: activations= and loss= declare what a loss_fn computes")
+        declared = _support(None, "from_jax")
+        fixed = None
+    else:
+        if activations is None or loss is None:
+            raise AdapterError(
+                "from_jax(loss_fn) needs activations=(one name per layer) and loss='mse'|'bce': "
+                "what loss_fn computes"
+            )
+        declared = _support({"activations": activations, "losses": (loss,)}, "from_jax")
+        declared["activations"] = tuple(dict.fromkeys(activations))
+        fixed = (tuple(activations), loss)
+        user_grad = jax.grad(loss_fn)
+    grads: dict[tuple[tuple[str, ...], str], Callable[..., Any]] = {}
+
+    def backward(params: Params, X: Array, Y: Array, activations: Sequence[str], loss: str) -> Any:
+        _require(declared, activations, loss)
+        key = (tuple(activations), loss)
+        if fixed is not None and key != fixed:
+            raise NotImplementedError(f"from_jax(loss_fn) declares {fixed}; this problem is {key}")
+        if fixed is not None:
+            grad = user_grad
+        elif key in grads:
+            grad = grads[key]
+        else:
+            # jit: one XLA compile per shape (~0.1 s) instead of per operation, then ~0.2 ms.
+            grad = grads[key] = jax.jit(jax.grad(_jax_loss(jax, *key)))
+        jax_params = [(jnp.asarray(W), jnp.asarray(b)) for W, b in params]
+        out = grad(jax_params, jnp.asarray(X), jnp.asarray(Y))
+        return [(np.array(dW), np.array(db)) for dW, db in out]
+
+    return _declare(backward, declared)
