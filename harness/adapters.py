@@ -136,6 +136,7 @@ def from_rows(
             back.append((dW_rows.T if is_matrix else dW_rows, db))
         return back
 
+    backward.__wrapped__ = backward_rows  # type: ignore[attr-defined]  # names the user's code
     return _declare(backward, declared)
 
 
@@ -203,6 +204,7 @@ def from_flat(
         "losses": (spec.loss,),
         "specs": (spec,),
     }
+    backward.__wrapped__ = grad  # type: ignore[attr-defined]  # names the user's code
     return _declare(backward, supports)
 
 

@@ -217,6 +217,7 @@ class AuditReport:
 
 
 def _name_of(backward: Backward) -> str:
+    backward = getattr(backward, "__wrapped__", backward)  # an adapter names the user's function
     module = getattr(backward, "__module__", None) or "?"
     name = getattr(backward, "__qualname__", None) or type(backward).__name__
     return f"{module}:{name}"

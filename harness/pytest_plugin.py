@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.audit import AuditReport, CheckReport, audit, check
 from harness.candidate import Backward
+from harness.case import CaseResult
 from harness.report import Run, write_report
 from harness.spec import NetworkSpec, Problem
 
@@ -65,7 +66,7 @@ def assert_backprop_correct(
     report: CheckReport | AuditReport
     if problem is not None:
         report = check(backward, problem, timeout=timeout)
-        cases = (report.case,)
+        cases: tuple[CaseResult, ...] = (report.case,)
         examples_run = 1
     else:
         report = audit(
