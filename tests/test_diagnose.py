@@ -1,0 +1,410 @@
+"""diagnose names the pattern of a wrong tensor, and names nothing it cannot explain.
+
+Each bug is built independently of harness.diagnose: from the truth (factors, transposes,
+reversed layers, one entry), from tests/meta/wrong_backprops.py, from `reference.backward` run
+in float32, or from `_student_backward` below, a seed 001 backprop with a hook for one bug.
+`compare` finds the wrong tensors; `diagnose` must name exactly those, with the right layer,
+factor, index or function.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from functools import cache
+
+import numpy as np
+import pytest
+from meta.wrong_backprops import WRONG_BACKPROPS
+from numpy.typing import NDArray
+
+import reference
+from harness.compare import SourceValues, compare, evaluate_sources
+from harness.diagnose import PATTERNS, Diagnosis, diagnose
+from harness.network import forward
+from harness.spec import NetworkSpec, Problem
+
+Array = NDArray[np.float64]
+Grads = list[tuple[Array, Array]]
+Key = tuple[int, str]
+
+BATCH = 5  # m: distinct from 2 and from every n_L below, so named factors do not coincide
+SEED = 7
+#: Equal widths: layer-shifted and reversed-layers fit; every W is square.
+SQUARE = NetworkSpec((4, 4, 4, 4), ("tanh", "sigmoid", "softplus"), "mse")
+#: Different widths, n_L = 3: the transposed dW is a scrambled reshape.
+GENERIC = NetworkSpec((3, 6, 4, 3), ("tanh", "sigmoid", "identity"), "mse")
+BCE = NetworkSpec((4, 6, 5, 3), ("relu", "sigmoid", "sigmoid"), "bce")
+SPECS = (SQUARE, GENERIC, BCE)
+
+
+@cache
+def _case(spec: NetworkSpec) -> tuple[Problem, SourceValues]:
+    problem = Problem.random(spec, BATCH, SEED)
+    return problem, evaluate_sources(problem)
+
+
+def _truth(spec: NetworkSpec) -> Grads:
+    return [(dW.copy(), db.copy()) for dW, db in _case(spec)[1].grads["symbolic"]]
+
+
+def _diagnosed(
+    spec: NetworkSpec, candidate: Sequence[tuple[Array, Array]]
+) -> tuple[set[Key], dict[Key, Diagnosis]]:
+    """The tensors compare finds wrong, and diagnose's names for them (never for others)."""
+    problem, sources = _case(spec)
+    records = compare(problem, candidate, sources)
+    wrong = [(r.layer, r.param) for r in records if r.status == "mismatch"]
+    assert wrong, "the candidate was supposed to be wrong somewhere"
+    found = diagnose(problem, candidate, sources, wrong)
+    assert set(found) <= set(wrong)
+    assert all(d.pattern in PATTERNS for d in found.values())
+    return {(int(l), str(t)) for l, t in wrong}, found
+
+
+def _named(spec: NetworkSpec, candidate: Sequence[tuple[Array, Array]]) -> dict[Key, Diagnosis]:
+    """diagnose's names, which must cover every wrong tensor."""
+    wrong, found = _diagnosed(spec, candidate)
+    assert set(found) == wrong, f"no pattern for {sorted(wrong - set(found))}; named: {found}"
+    return found
+
+
+def _run(spec: NetworkSpec, backward: Callable[..., Grads]) -> Grads:
+    problem, _ = _case(spec)
+    return backward(list(problem.params), problem.X, problem.Y, spec.activations, spec.loss)
+
+
+# --- an independent student backprop with one hook per kind of bug -------------------------------
+
+_STUDENT_G_PRIME: dict[str, Callable[[Array], Array]] = {
+    "sigmoid": lambda Z: 1.0 / (1.0 + np.exp(-Z)) * (1.0 - 1.0 / (1.0 + np.exp(-Z))),
+    "tanh": lambda Z: 1.0 - np.tanh(Z) ** 2,
+    "relu": lambda Z: (Z > 0).astype(np.float64),
+    "leaky_relu": lambda Z: np.where(Z > 0, 1.0, 0.01),
+    "identity": np.ones_like,
+    "softplus": lambda Z: 1.0 / (1.0 + np.exp(-Z)),
+}
+
+
+def _student_backward(
+    problem: Problem,
+    g_prime: Callable[[int, Array, Array], Array | None] = lambda l, Z, A: None,
+    backward_W: Callable[[int], Array | None] = lambda l: None,
+    A_prev: Callable[[int], Array | None] = lambda l: None,
+) -> Grads:
+    """Seed 001's backprop; a hook that returns an array replaces g'(Z^(l)), the W in
+    dJ_dA^(l-1) = W^T dJ_dZ^(l), or A^(l-1) in dJ_dW^(l)."""
+    spec, X, Y, m = problem.spec, problem.X, problem.Y, problem.batch
+    cache_ = forward(problem.params, X, spec.activations)
+    L = spec.depth
+    dJ_dA = 2.0 * (cache_[-1][1] - Y) / m
+    grads: Grads = []
+    for l in range(L, 0, -1):
+        W = problem.params[l - 1][0]
+        Z, A = cache_[l - 1]
+        g = g_prime(l, Z, A)
+        dJ_dZ = dJ_dA * (_STUDENT_G_PRIME[spec.activations[l - 1]](Z) if g is None else g)
+        prev = A_prev(l)
+        prev = (X if l == 1 else cache_[l - 2][1]) if prev is None else prev
+        grads.append((dJ_dZ @ prev.T, dJ_dZ.sum(axis=1)))
+        M = backward_W(l)
+        dJ_dA = (W if M is None else M).T @ dJ_dZ
+    return grads[::-1]
+
+
+# --- no false naming ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: "-".join(s.activations))
+def test_the_reference_gets_no_diagnosis_even_when_every_tensor_is_offered(
+    spec: NetworkSpec,
+) -> None:
+    problem, sources = _case(spec)
+    grads = _run(spec, reference.backward)
+    assert all(r.status == "ok" for r in compare(problem, grads, sources))
+    every = [(l, t) for l in range(1, spec.depth + 1) for t in "Wb"]
+    assert diagnose(problem, grads, sources, every) == {}
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: "-".join(s.activations))
+@pytest.mark.parametrize("relative", [1e-3, 0.1])
+def test_random_perturbation_of_every_entry_is_no_known_pattern(
+    spec: NetworkSpec, relative: float
+) -> None:
+    rng = np.random.default_rng(1)
+    noisy = [
+        (
+            dW * (1 + relative * rng.standard_normal(dW.shape)),
+            db * (1 + relative * rng.standard_normal(db.shape)),
+        )
+        for dW, db in _truth(spec)
+    ]
+    assert _diagnosed(spec, noisy)[1] == {}
+
+
+def test_a_zero_gradient_is_no_known_pattern() -> None:
+    zeros = _run(GENERIC, WRONG_BACKPROPS["first_layer_skipped"].backward)
+    assert _diagnosed(GENERIC, zeros)[1] == {}
+
+
+# --- tensor-level patterns ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("factor", "text"),
+    [
+        (2.0, "scaled by 2"),
+        (0.5, "scaled by 1/2"),
+        (float(BATCH), "scaled by m = 5"),
+        (1 / BATCH, "scaled by 1/m = 0.2"),
+        (-1 / BATCH, "scaled by -1/m = -0.2"),
+        (1 / 3, "scaled by 1/n_L = 0.333333"),
+        (0.37, "scaled by 0.37"),
+    ],
+)
+def test_a_scaled_gradient_is_named_with_its_factor(factor: float, text: str) -> None:
+    scaled = [(factor * dW, factor * db) for dW, db in _run(GENERIC, reference.backward)]
+    found = _named(GENERIC, scaled)
+    assert {(d.pattern, d.text) for d in found.values()} == {("scaled", text)}
+    assert all(d.factor == pytest.approx(factor, rel=1e-9) for d in found.values())
+
+
+def test_minus_one_is_sign_flipped_not_scaled() -> None:
+    flipped = [(-dW, -db) for dW, db in _run(BCE, reference.backward)]
+    found = _named(BCE, flipped)
+    assert {(d.pattern, d.text, d.factor) for d in found.values()} == {
+        ("sign-flipped", "sign-flipped", -1.0)
+    }
+
+
+def test_coinciding_names_are_reported_together() -> None:
+    problem = Problem.random(GENERIC, batch=2, seed=SEED)
+    sources = evaluate_sources(problem)
+    doubled = [(2 * dW, 2 * db) for dW, db in sources.grads["symbolic"]]
+    every = [(l, t) for l in (1, 2, 3) for t in "Wb"]
+    found = diagnose(problem, doubled, sources, every)
+    assert {d.text for d in found.values()} == {"scaled by m = 2"}
+
+
+@pytest.mark.parametrize(("layer", "param", "index"), [(2, "W", (1, 3)), (3, "b", (2,))])
+@pytest.mark.parametrize("relative", [1e-6, 3.0])
+def test_a_single_wrong_entry_is_named_with_its_index(
+    layer: int, param: str, index: tuple[int, ...], relative: float
+) -> None:
+    grads = _run(GENERIC, reference.backward)
+    tensor = grads[layer - 1]["Wb".index(param)]
+    tensor[index] *= 1 + relative
+    found = _named(GENERIC, grads)
+    assert set(found) == {(layer, param)}
+    assert found[(layer, param)].pattern == "single-entry"
+    assert found[(layer, param)].index == index
+    assert found[(layer, param)].text == f"single entry wrong at [{', '.join(map(str, index))}]"
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: "-".join(s.activations))
+def test_a_float32_backprop_is_named_float32_precision(spec: NetworkSpec) -> None:
+    problem, _ = _case(spec)
+    f32 = [(W.astype(np.float32), b.astype(np.float32)) for W, b in problem.params]
+    X, Y = problem.X.astype(np.float32), problem.Y.astype(np.float32)
+    grads = reference.backward(f32, X, Y, spec.activations, spec.loss)
+    candidate = [(dW.astype(np.float64), db.astype(np.float64)) for dW, db in grads]
+    found = _named(spec, candidate)
+    assert {d.pattern for d in found.values()} == {"float32-precision"}
+    assert all(
+        "relative)" in d.text and d.text.startswith("float32 precision") for d in found.values()
+    )
+
+
+@pytest.mark.parametrize("spec", [SQUARE, GENERIC], ids=["square", "reshaped"])
+def test_the_rows_as_samples_dW_is_named_transposed(spec: NetworkSpec) -> None:
+    found = _named(spec, _run(spec, WRONG_BACKPROPS["transposed_dW"].backward))
+    assert set(found) == {(1, "W"), (2, "W"), (3, "W")}
+    assert {d.pattern for d in found.values()} == {"transposed"}
+    if spec is SQUARE:
+        assert {d.text for d in found.values()} == {"looks transposed"}
+
+
+def test_gradients_in_reverse_layer_order_are_named_reversed_layers() -> None:
+    grads = _run(SQUARE, reference.backward)[::-1]
+    found = _named(SQUARE, grads)
+    assert set(found) == {(1, "W"), (1, "b"), (3, "W"), (3, "b")}  # layer 2 is its own mirror
+    assert {(key, d.pattern, d.layer) for key, d in found.items()} == {
+        ((1, "W"), "reversed-layers", 3), ((1, "b"), "reversed-layers", 3),
+        ((3, "W"), "reversed-layers", 1), ((3, "b"), "reversed-layers", 1),
+    }  # fmt: skip
+
+
+# --- network-level patterns --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bug_layer", [1, 2, 3])
+def test_a_missing_activation_derivative_is_blamed_on_its_layer(bug_layer: int) -> None:
+    problem, _ = _case(SQUARE)
+    grads = _student_backward(
+        problem, g_prime=lambda l, Z, A: np.ones_like(Z) if l == bug_layer else None
+    )
+    found = _named(SQUARE, grads)
+    name = SQUARE.activations[bug_layer - 1]
+    assert set(found) == {(l, t) for l in range(1, bug_layer + 1) for t in "Wb"}
+    for d in found.values():
+        assert (d.pattern, d.layer, d.function) == (
+            "missing-activation-derivative",
+            bug_layer,
+            name,
+        )
+        assert d.text == f"missing g' of layer {bug_layer} ({name})"
+
+
+def test_g_prime_of_A_is_derivative_at_activation_at_every_smooth_layer() -> None:
+    found = _named(SQUARE, _run(SQUARE, WRONG_BACKPROPS["g_prime_of_A"].backward))
+    assert {d.pattern for d in found.values()} == {"derivative-at-activation"}
+    assert {d.layer for d in found.values()} == {3}
+    assert found[(3, "W")].text == "g'(a) used where g'(z) belongs at layer 3 (softplus)"
+    assert found[(1, "b")].text == (
+        "g'(a) used where g'(z) belongs at layers 1, 2, 3 (tanh, sigmoid, softplus)"
+    )
+
+
+def test_a_single_layer_g_prime_of_A_is_blamed_on_that_layer() -> None:
+    problem, _ = _case(GENERIC)
+    tanh_prime = _STUDENT_G_PRIME["tanh"]
+    grads = _student_backward(problem, g_prime=lambda l, Z, A: tanh_prime(A) if l == 1 else None)
+    found = _named(GENERIC, grads)
+    assert set(found) == {(1, "W"), (1, "b")}
+    assert {(d.pattern, d.layer, d.text) for d in found.values()} == {
+        ("derivative-at-activation", 1, "g'(a) used where g'(z) belongs at layer 1 (tanh)")
+    }
+
+
+@pytest.mark.parametrize("spec", [GENERIC, BCE], ids=["one-sigmoid", "two-sigmoids"])
+def test_sigmoid_prime_is_sigmoid_is_a_wrong_activation_derivative(spec: NetworkSpec) -> None:
+    found = _named(spec, _run(spec, WRONG_BACKPROPS["sigmoid_prime_is_sigmoid"].backward))
+    top_sigmoid = max(l for l, name in enumerate(spec.activations, start=1) if name == "sigmoid")
+    for d in found.values():
+        assert (d.pattern, d.layer, d.function) == (
+            "wrong-activation-derivative",
+            top_sigmoid,
+            "softplus",
+        )
+        assert d.text.startswith("derivative matches softplus' instead of sigmoid' at layer")
+    if spec is BCE:  # sigmoids at layers 2 and 3: layer 1 depends on both
+        assert found[(1, "W")].text.endswith("at layers 2, 3")
+
+
+def test_another_activations_derivative_is_named() -> None:
+    problem, _ = _case(GENERIC)
+    relu_prime = _STUDENT_G_PRIME["relu"]
+    grads = _student_backward(problem, g_prime=lambda l, Z, A: relu_prime(Z) if l == 1 else None)
+    found = _named(GENERIC, grads)
+    assert {(d.pattern, d.layer, d.function, d.text) for d in found.values()} == {
+        (
+            "wrong-activation-derivative",
+            1,
+            "relu",
+            "derivative matches relu' instead of tanh' at layer 1",
+        )
+    }
+
+
+def test_backward_sum_uses_own_W_is_layer_shifted() -> None:
+    found = _named(SQUARE, _run(SQUARE, WRONG_BACKPROPS["backward_sum_uses_own_W"].backward))
+    assert set(found) == {(1, "W"), (1, "b"), (2, "W"), (2, "b")}
+    assert {(d.pattern, d.layer) for d in found.values()} == {("layer-shifted", 2)}
+    assert found[(2, "W")].text == "backward sum into layer 2 uses W2 instead of W3"
+    assert found[(1, "W")].text == "backward sums into layers 1, 2 use W(l) instead of W(l+1)"
+
+
+def test_a_neighbouring_A_prev_is_layer_shifted() -> None:
+    problem, _ = _case(SQUARE)
+    A2 = forward(problem.params, problem.X, SQUARE.activations)[1][1]
+    grads = _student_backward(problem, A_prev=lambda l: A2 if l == 2 else None)
+    found = _named(SQUARE, grads)
+    assert set(found) == {(2, "W")}
+    assert (found[(2, "W")].pattern, found[(2, "W")].text) == (
+        "layer-shifted",
+        "dW2 uses A2 instead of A1",
+    )
+
+
+@pytest.mark.parametrize("bug", ["W of the layer above", "Z of the layer below"])
+def test_a_neighbouring_layers_W_or_Z_is_layer_shifted(bug: str) -> None:
+    problem, _ = _case(SQUARE)
+    W3 = problem.params[2][0]
+    Z1 = forward(problem.params, problem.X, SQUARE.activations)[0][0]
+    sigmoid_prime = _STUDENT_G_PRIME["sigmoid"]
+    if bug.startswith("W"):  # dJ_dA^(1) = W3^T dJ_dZ^(2): a layer too far up
+        grads = _student_backward(problem, backward_W=lambda l: W3 if l == 2 else None)
+        text, layer = "backward sum into layer 1 uses W3 instead of W2", 1
+    else:  # g'_2 evaluated at Z1: the cache read one layer too low
+        grads = _student_backward(
+            problem, g_prime=lambda l, Z, A: sigmoid_prime(Z1) if l == 2 else None
+        )
+        text, layer = "g' of layer 2 evaluated at Z1 instead of Z2", 2
+    found = _named(SQUARE, grads)
+    assert set(found) == {(l, t) for l in range(1, layer + 1) for t in "Wb"}
+    assert {(d.pattern, d.layer, d.text) for d in found.values()} == {
+        ("layer-shifted", layer, text)
+    }
+
+
+# --- every meta bug, and speed -------------------------------------------------------------------
+
+#: What each meta bug is called where it shows (None: no known pattern, by design).
+META = {
+    "transposed_dW": ("transposed", GENERIC),
+    "missing_1_over_m": ("scaled", BCE),
+    "sigmoid_prime_is_sigmoid": ("wrong-activation-derivative", SQUARE),
+    "bias_mean_over_samples": ("scaled", BCE),
+    "backward_sum_uses_own_W": ("layer-shifted", SQUARE),
+    "g_prime_of_A": ("derivative-at-activation", GENERIC),
+    "output_delta_sign_flipped": ("sign-flipped", GENERIC),
+    "mse_with_half_convention": ("scaled", GENERIC),
+    "first_layer_skipped": (None, BCE),  # an all-zero layer
+    "bias_dropped_in_forward": (None, GENERIC),  # every value moves differently
+}
+FACTORS = {
+    "missing_1_over_m": BATCH,
+    "bias_mean_over_samples": 1 / BATCH,
+    "mse_with_half_convention": 0.5,
+}
+
+
+def test_every_meta_bug_has_an_expectation() -> None:
+    assert set(META) == set(WRONG_BACKPROPS)
+
+
+@pytest.mark.parametrize("name", sorted(META))
+def test_each_meta_bug_gets_its_diagnosis_on_every_tensor_it_touches(name: str) -> None:
+    pattern, spec = META[name]
+    bug = WRONG_BACKPROPS[name]
+    assert bug.visible_on(spec)
+    wrong, found = _diagnosed(spec, _run(spec, bug.backward))
+    assert wrong == bug.affected(spec)
+    if pattern is None:
+        assert found == {}
+        return
+    assert set(found) == bug.affected(spec), f"not named: {bug.affected(spec) - set(found)}"
+    assert {d.pattern for d in found.values()} == {pattern}
+    if name in FACTORS:
+        assert all(d.factor == pytest.approx(FACTORS[name]) for d in found.values())
+
+
+def test_a_wide_problem_with_nothing_to_name_is_diagnosed_in_milliseconds() -> None:
+    spec = NetworkSpec((16, 32, 32, 8), ("tanh", "relu", "sigmoid"), "bce")
+    problem = Problem.random(spec, 32, SEED)
+    sources = evaluate_sources(problem)
+    rng = np.random.default_rng(2)
+    noisy = [
+        (
+            dW + 0.1 * np.std(dW) * rng.standard_normal(dW.shape),
+            db + 0.1 * np.std(db) * rng.standard_normal(db.shape),
+        )
+        for dW, db in sources.grads["symbolic"]
+    ]
+    every = [(l, t) for l in (1, 2, 3) for t in "Wb"]
+    seconds = []
+    for _ in range(3):
+        start = time.perf_counter()
+        assert diagnose(problem, noisy, sources, every) == {}
+        seconds.append(time.perf_counter() - start)
+    assert min(seconds) < 0.05, f"diagnose took {min(seconds) * 1e3:.0f} ms on {spec!r}"
