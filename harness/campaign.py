@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Final
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
@@ -19,7 +19,8 @@ from hypothesis.strategies import SearchStrategy
 
 from harness.candidate import Backward, call_candidate
 from harness.case import CaseResult
-from harness.compare import compare, evaluate_sources
+from harness.compare import SourceValues, TensorRecord, compare, evaluate_sources
+from harness.diagnose import diagnose
 from harness.spec import Problem
 from harness.strategies import network_specs, problems
 from harness.taylor import taylor_check
@@ -59,10 +60,35 @@ def check_case(
     call = call_candidate(backward, problem, timeout=timeout, unsupported_ok=unsupported_ok)
     if call.output is None:
         return CaseResult(problem, call.records, None, candidate, front)
-    records = compare(problem, call.output, evaluate_sources(problem))
+    sources = evaluate_sources(problem)
+    records = compare(problem, call.output, sources)
     values_usable = all(r.status not in ("count", "shape", "dtype", "nonfinite") for r in records)
     taylor = taylor_check(problem, call.output) if values_usable else None
+    if values_usable:
+        records = _with_diagnoses(problem, call.output, sources, records)
     return CaseResult(problem, (*call.records, *records), taylor, candidate, front)
+
+
+def _with_diagnoses(
+    problem: Problem, output: Any, sources: SourceValues, records: tuple[TensorRecord, ...]
+) -> tuple[TensorRecord, ...]:
+    """Name the pattern of each mismatched tensor; its headline then reads
+    ``layer 2 dW: 12/12 entries wrong, looks transposed``."""
+    wrong = [(r.layer, r.param) for r in records if r.status == "mismatch"]
+    if not wrong:
+        return records
+    found = diagnose(problem, output, sources, wrong)  # type: ignore[arg-type]
+    named = []
+    for record in records:
+        if record.status != "mismatch":
+            named.append(record)
+            continue
+        diagnosis = found.get((record.layer, record.param))  # type: ignore[arg-type]
+        text = diagnosis.text if diagnosis is not None else None
+        headline, _, rest = record.detail.partition("; ")
+        detail = f"{headline}, {text or 'no known pattern'}; {rest}"
+        named.append(replace(record, diagnosis=text, detail=detail))
+    return tuple(named)
 
 
 class _CaseFailedError(Exception):

@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness.adapters import from_flat, from_rows
 from harness.audit import audit, check
 from harness.campaign import PROFILES, CampaignResult, check_case, run_campaign
 from harness.candidate import Backward, CandidateError, load_candidate
@@ -254,12 +255,10 @@ def _audited(args: argparse.Namespace) -> Backward:
     function = load_candidate(args.target)
     if args.layout == "columns":
         return function
-    from harness import adapters  # only the audit's layouts need it
-
     if args.layout == "rows":
-        return adapters.from_rows(function)
+        return from_rows(function)
     spec = _spec(args)
-    return adapters.from_flat(function, spec.sizes, spec.activations, spec.loss)
+    return from_flat(function, spec.sizes, spec.activations, spec.loss)
 
 
 def _audit(args: argparse.Namespace, console: Console) -> int:
