@@ -27,7 +27,11 @@ def test_readme_examples_run_in_order(capsys: pytest.CaptureFixture[str]) -> Non
     namespace: dict[str, object] = {"__name__": "readme_example"}
     for number, block in enumerate(RUNNABLE):
         exec(compile(block, f"README.md block {number}", "exec"), namespace)
-        assert capsys.readouterr().out.strip(), f"block {number} prints what it shows"
+        out = capsys.readouterr().out
+        assert out.strip(), f"block {number} prints what it shows"
+        # Every example that prints a verdict shows a passing one (the failing example prints
+        # its report instead): a README that claims True must not print False.
+        assert "False" not in out, f"block {number} printed {out!r}"
 
 
 SHELL = re.findall(r"```sh\n(.*?)```", WITHOUT_EXCERPT, flags=re.DOTALL)
