@@ -165,8 +165,9 @@ def _differs(first: Any, second: Any) -> str | None:
                 a1, a2 = np.asarray(t1, dtype=np.float64), np.asarray(t2, dtype=np.float64)
                 if a1.shape != a2.shape:
                     return f"layer {l} d{name} has shape {a1.shape} then {a2.shape}"
-                scale = max(float(np.max(np.abs(a1), initial=0.0)), np.finfo(np.float64).tiny)
-                gap = float(np.max(np.abs(a1 - a2), initial=0.0))
+                with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: nonfinite
+                    scale = max(float(np.max(np.abs(a1), initial=0.0)), np.finfo(float).tiny)
+                    gap = float(np.max(np.abs(a1 - a2), initial=0.0))
                 if not gap <= NONDETERMINISM * scale and not np.array_equal(a1, a2, equal_nan=True):
                     return f"layer {l} d{name} differs by {gap:.1e} (relative {gap / scale:.1e})"
     except (TypeError, ValueError):
