@@ -167,6 +167,20 @@ _G_PRIME_ALT: Final = {
 }
 
 
+#: Common mistypings of a derivative, by the activation they belong to: the formula as a
+#: student writes it. Tried like another activation's g' (pattern wrong-activation-derivative).
+_MISTYPED: Final[dict[str, dict[str, Callable[[Array], Array]]]] = {
+    "tanh": {"1 - tanh(z)": lambda z: 1.0 - np.tanh(z), "tanh(z)": np.tanh},
+    "relu": {
+        "z": lambda z: np.array(z, dtype=np.float64),
+        "max(z, 0)": lambda z: np.maximum(z, 0.0),
+    },
+    "leaky_relu": {"slope 0.1 for z <= 0": lambda z: np.where(z > 0, 1.0, 0.1)},
+    "softplus": {"σ(-z)": lambda z: _sigmoid(-z)},
+    "sigmoid": {"σ(z)(1 + σ(z))": lambda z: _sigmoid(z) * (1.0 + _sigmoid(z))},
+}
+
+
 def _as(values: Array, dtype: type[np.floating[Any]], jitter: Generator | None = None) -> Array:
     """``values`` in ``dtype``; with ``jitter``, each value float32 cannot hold exactly is first
     moved by a random relative ±eps32 (exact ones, such as 0/1 labels, stay)."""
@@ -264,6 +278,15 @@ def _g_prime_mutants(c: _Chain) -> list[_Mutant]:
 
             text = f"derivative matches {other}' instead of {own}' at {{layers}}"
             out += _substitutions(c, "wrong-activation-derivative", replace, text, other)
+        for formula, mistyped in _MISTYPED.get(own, {}).items():
+
+            def replace_typo(
+                k: int, own: str = own, mistyped: Callable[[Array], Array] = mistyped
+            ) -> Array | None:
+                return mistyped(c.Z[k]) if c.names[k - 1] == own else None
+
+            text = f"{own}' written as {formula} at {{layers}}"
+            out += _substitutions(c, "wrong-activation-derivative", replace_typo, text, formula)
     return out
 
 
