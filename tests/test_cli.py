@@ -124,3 +124,56 @@ def test_a_candidate_that_raises_is_a_finding_not_a_crash(
     out = capsys.readouterr().out
     assert code == 1
     assert "raises" in out and "KeyError" in out
+
+
+def test_audit_exits_1_with_a_diagnosis_on_a_wrong_backprop_and_0_on_a_correct_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = f"{META / 'tanh_prime_not_squared'}.py:backward"
+    assert main(["audit", wrong, "--examples", "20", "--report-dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "entries wrong, tanh' written as 1 - tanh(z)" in out
+    assert "diagnosis" in out and "reproduce: gradcheck-harness audit" in out
+    correct = f"{META / 'loops_correct'}.py:backward"
+    assert main(["audit", correct, "--examples", "20", "--report-dir", str(tmp_path)]) == 0
+    assert "PASSED" in capsys.readouterr().out
+
+
+ROWS_AND_FLAT = """
+import numpy as np
+import reference
+
+def backward_rows(params_rows, X_rows, Y_rows, activations, loss):
+    params = [(W.T, b) for W, b in params_rows]
+    grads = reference.backward(params, X_rows.T, Y_rows.T, activations, loss)
+    return [(dW.T, db) for dW, db in grads]
+
+SIZES, ACTS, LOSS = (3, 4, 2), ("tanh", "sigmoid"), "bce"
+
+def grad(theta, X, Y):
+    params, at = [], 0
+    for n_prev, n in zip(SIZES[:-1], SIZES[1:]):
+        W = theta[at:at + n * n_prev].reshape(n, n_prev); at += n * n_prev
+        b = theta[at:at + n]; at += n
+        params.append((W, b))
+    grads = reference.backward(params, X, Y, ACTS, LOSS)
+    return np.concatenate([t.ravel() for pair in grads for t in pair])
+
+def grad_forgets_mean(theta, X, Y):
+    return grad(theta, X, Y) * X.shape[1]
+"""
+
+
+def test_audit_layouts_rows_and_flat(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    module = tmp_path / "conventions.py"
+    module.write_text(ROWS_AND_FLAT)
+    reports = str(tmp_path / "reports")
+    rows = ["audit", f"{module}:backward_rows", "--layout", "rows", "--examples", "15"]
+    assert main([*rows, "--report-dir", reports]) == 0
+    flat = ["--layout", "flat", "--sizes", "3,4,2", "--activations", "tanh,sigmoid",
+            "--loss", "bce", "--examples", "10", "--report-dir", reports]  # fmt: skip
+    assert main(["audit", f"{module}:grad", *flat]) == 0
+    assert main(["audit", f"{module}:grad_forgets_mean", *flat]) == 1
+    assert "scaled by m" in capsys.readouterr().out
+    # flat without an architecture is bad usage
+    assert main(["audit", f"{module}:grad", "--layout", "flat", "--report-dir", reports]) == 2
