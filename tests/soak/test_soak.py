@@ -91,7 +91,7 @@ CORNERS = (
         64,
         0,
         weight_scale=10.0,
-    ),  # fmt: skip
+    ),
     Problem.random(NetworkSpec((1,) * 7, ("tanh",) * 5 + ("sigmoid",), "bce"), 1, 0, 0.1),
 )
 
@@ -122,9 +122,12 @@ def test_reference_raises_no_false_alarm(shard: int, soak_state: Any) -> None:
         except Exception as error:
             counts.harness_faults += 1
             counts.failures.append(
-                {"kind": "harness fault", "detail": f"check_case raised {error!r}",
-                 "reproduce": repr(problem)}
-            )  # fmt: skip
+                {
+                    "kind": "harness fault",
+                    "detail": f"check_case raised {error!r}",
+                    "reproduce": repr(problem),
+                }
+            )
             raise
         finally:
             counts.seconds += time.perf_counter() - start
