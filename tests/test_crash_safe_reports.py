@@ -290,6 +290,7 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_file_under_a_final_nam
     seen: dict[Path, tuple[int, int, int]] = {}
     mid_write = {"incomplete dir": 0, "temporary left": 0, "latest lagging": 0}
     landed = 0
+    writer = 0  # the pid of a forked writer not yet killed, if any
     try:
         word, per_write = _readline(zygote.stdout, timeout=120)
         assert word == "ready"
@@ -301,8 +302,10 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_file_under_a_final_nam
             zygote.stdin.flush()
             word, pid = _readline(zygote.stdout)
             assert word == "pid"
+            writer = int(pid)
             time.sleep(delay)
-            os.kill(int(pid), signal.SIGKILL)
+            os.kill(writer, signal.SIGKILL)
+            writer = 0
             zygote.stdin.write(f"reap {pid}\n")
             zygote.stdin.flush()
             word, status = _readline(zygote.stdout)
@@ -324,6 +327,8 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_file_under_a_final_nam
             )
             before = state
     finally:
+        if writer:
+            os.kill(writer, signal.SIGKILL)
         zygote.stdin.close()
         zygote.wait(timeout=30)
     # A clean write into the battered root still works and moves latest.
@@ -406,6 +411,8 @@ def test_concurrent_runs_into_one_root_never_clobber_each_other(
         for writer in writers:
             assert writer.stdout is not None
             assert _readline(writer.stdout, timeout=120) == ["ready"]
+        # Nothing but "ready" is buffered: a writer prints nothing more until it reads "go", so
+        # communicate() below (which reads the raw pipe) loses no line.
         for writer in writers:  # all imported: release them together
             assert writer.stdin is not None
             writer.stdin.write("go\n")
