@@ -14,6 +14,7 @@ person reads: observed, expected, where, the pattern it looks like, and how to r
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,9 +225,19 @@ def _name_of(backward: Backward) -> str:
 
 
 def _positive_timeout(timeout: float) -> float:
-    if not (isinstance(timeout, (int, float)) and 0 < float(timeout) < float("inf")):
-        raise HarnessError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    # Beyond threading.TIMEOUT_MAX (about 292 years) Thread.join raises OverflowError.
+    if not (isinstance(timeout, (int, float)) and 0 < float(timeout) <= threading.TIMEOUT_MAX):
+        raise HarnessError(
+            f"timeout must be a positive number of seconds (at most {threading.TIMEOUT_MAX:.3g}), "
+            f"got {timeout!r}"
+        )
     return float(timeout)
+
+
+def _optional_text(value: str | None, what: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise HarnessError(f"{what} must be a str or None, got {type(value).__name__}")
+    return value
 
 
 def check(
@@ -242,7 +253,8 @@ def check(
         raise HarnessError(f"backward must be callable, got {type(backward).__name__}")
     if not isinstance(problem, Problem):
         raise HarnessError(f"problem must be a harness.Problem, got {type(problem).__name__}")
-    candidate = name or _name_of(backward)
+    candidate = _optional_text(name, "name") or _name_of(backward)
+    front = _optional_text(front, "front")
     case = check_case(
         backward,
         problem,
@@ -343,11 +355,14 @@ def audit(
         raise HarnessError(f"backward must be callable, got {type(backward).__name__}")
     if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
         raise HarnessError(f"examples must be a positive int, got {examples!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise HarnessError(f"seed must be an int, got {seed!r}")
     if spec is not None and not isinstance(spec, NetworkSpec):
         raise HarnessError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
     support = _supported(backward, supports)
     seconds = _positive_timeout(timeout)
-    candidate = name or _name_of(backward)
+    candidate = _optional_text(name, "name") or _name_of(backward)
+    front = _optional_text(front, "front")
     profile = PROFILES["default"]
 
     def check_one(problem: Problem) -> CaseResult:
