@@ -152,7 +152,7 @@ def cli(argv: list[str], *fragments: str, id: str) -> object:
     return pytest.param("cli", argv, 2, fragments, id=f"cli-{id}")
 
 
-JUNK: list[Any] = [(3, 2.5, 1), 3]  # values the types exclude, passed anyway
+JUNK: list[Any] = [(3, 2.5, 1), 3, np.array([]), "0"]  # values the types exclude, passed anyway
 ONE = ["--sizes", "3,4,2", "--activations", "tanh,sigmoid", "--loss", "bce", "--problem-seed", "0"]
 
 # fmt: off
@@ -219,6 +219,13 @@ CASES = [
         id="check-timeout-negative"),
     api(lambda: audit(_grads, examples=0), HarnessError, "examples must be a positive int",
         id="audit-examples-zero"),
+    # found by tests/fuzz: these escaped as OverflowError, ValueError, TypeError
+    api(lambda: check(_grads, PROBLEM, timeout=1e308), HarnessError,
+        "timeout must be a positive number of seconds (at most", id="check-timeout-huge"),
+    api(lambda: check(_grads, PROBLEM, name=JUNK[2]), HarnessError, "name must be a str",
+        id="check-name-not-str"),
+    api(lambda: audit(_grads, examples=1, seed=JUNK[3]), HarnessError, "seed must be an int",
+        id="audit-seed-not-int"),
     # plug-ins
     plugin(raises, "raises", "candidate raised ZeroDivisionError", "test_bad_input.py",
            id="raises"),

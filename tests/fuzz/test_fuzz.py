@@ -434,6 +434,14 @@ KNOWN_BUGS: dict[str, str] = {
         "a candidate raising an exception whose __str__ itself raises crashes check(): "
         "candidate._raised calls str(error) unguarded"
     ),
+    "MaskError at compare.py": (
+        "a candidate returning a fully masked numpy.ma array: it passes the isinstance(ndarray) "
+        "check, then float() of a masked entry raises in compare._compare_tensor"
+    ),
+    "TypeError at compare.py": (
+        "a candidate returning numpy.matrix gradients: an ndarray subclass that stays 2-D on "
+        "indexing, so int()/float() in compare._compare_tensor raise"
+    ),
 }
 
 
