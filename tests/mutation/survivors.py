@@ -68,6 +68,11 @@ REASONS: dict[str, tuple[str, str]] = {
         "leaky_relu'(0) becomes 1 instead of 0.01; both are subgradients, and Z == 0 exactly is "
         "kept out of the drawn problems (kink margin).",
     ),
+    '-    "relu": (lambda Z: np.maximum(Z, 0.0), lambda Z: (Z > 0).astype(np.float64)),\n'
+    '+    "relu": (lambda Z: np.maximum(Z, 0.0), lambda Z: (Z > 0).astype(None)),': (
+        "equivalent",
+        "numpy reads dtype None as the default float64, so `astype(None)` is `astype(np.float64)`.",
+    ),
     _ZIP + "zip(params, activations, strict=None):": ("equivalent", _ZIP_WHY),
     _ZIP + "zip(params, activations, ):": ("equivalent", _ZIP_WHY),
     _ZIP + "zip(params, activations, strict=False):": ("equivalent", _ZIP_WHY),
