@@ -58,7 +58,7 @@ def check_case(
 ) -> CaseResult:
     """The full verdict on one problem (``front``: how its reproduce line names the candidate)."""
     call = call_candidate(backward, problem, timeout=timeout, unsupported_ok=unsupported_ok)
-    if call.output is None:
+    if call.output is None and call.records:  # raised, timed out, or unsupported
         return CaseResult(problem, call.records, None, candidate, front)
     sources = evaluate_sources(problem)
     records = compare(problem, call.output, sources)

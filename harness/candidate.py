@@ -129,7 +129,11 @@ def _run_with_timeout(
 def _raised(error: BaseException, problem: Problem) -> TensorRecord:
     frames = traceback.extract_tb(error.__traceback__)
     where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
-    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    try:
+        text = str(error).strip()
+    except Exception:  # an exception whose __str__ itself fails
+        text = f"<unprintable {type(error).__name__}>"
+    message = text.splitlines()[0] if text else ""
     return TensorRecord(
         None, None, "raises",
         f"candidate raised {type(error).__name__}: {message}{where} on {problem!r}",

@@ -211,10 +211,10 @@ def _compare_tensor(
 ) -> TensorRecord:
     where = f"layer {layer} d{param}"
     size = int(np.prod(shape))
-    if not isinstance(value, np.ndarray):
+    if type(value) is not np.ndarray:  # subclasses (np.matrix, masked arrays) index differently
         return TensorRecord(
             layer, param, "dtype",
-            f"{where}: candidate returned {type(value).__name__}, expected a numpy.ndarray "
+            f"{where}: candidate returned {type(value).__name__}, expected a plain numpy.ndarray "
             f"of dtype float64 and shape {shape}",
             shape=shape, total=size,
         )  # fmt: skip

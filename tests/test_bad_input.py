@@ -13,7 +13,7 @@ Four surfaces:
   `harness.compare._compare_tensor` requires a float64 ``numpy.ndarray`` of exactly the
   parameter's shape, so ``[[...], ...]`` is a ``dtype`` record — reported as a Finding of kind
   ``"shape"`` (`harness.audit` maps both the ``shape`` and ``dtype`` statuses to ``"shape"``)
-  with the detail "candidate returned list, expected a numpy.ndarray of dtype float64 ...".
+  with the detail "candidate returned list, expected a plain numpy.ndarray of dtype float64 ...".
   Likewise a float32 gradient is a ``"shape"`` finding naming the dtype.
 - ``cli``: ``harness.cli.main(argv)`` must exit 2 (returned, or SystemExit(2) from argparse),
   with the fragments on stderr and no "Traceback" there.
@@ -139,15 +139,6 @@ def plugin(
     return pytest.param("plugin", backward, kind, fragments, id=f"plugin-{id}", marks=marks)
 
 
-#: harness.campaign.check_case takes ``call.output is None`` to mean "the call already failed"
-#: and returns a case with no records -- which passes. A candidate that returns None is judged
-#: correct (also by `gradcheck-harness verify`). Fix: judge a None output by `compare` unless the
-#: call produced a record (`if call.output is None and call.records:`). Not in this file's remit.
-RETURNS_NONE_PASSES = pytest.mark.xfail(
-    strict=True, reason="bug: campaign.check_case passes a candidate that returns None"
-)
-
-
 def cli(argv: list[str], *fragments: str, id: str) -> object:
     return pytest.param("cli", argv, 2, fragments, id=f"cli-{id}")
 
@@ -230,13 +221,13 @@ CASES = [
     plugin(raises, "raises", "candidate raised ZeroDivisionError", "test_bad_input.py",
            id="raises"),
     plugin(returns_none, "count", "candidate returned NoneType", "expected a list of 2",
-           id="returns-none", marks=RETURNS_NONE_PASSES),
+           id="returns-none"),
     plugin(wrong_count, "count", "returned 1 layer(s) of gradients, expected 2", id="wrong-count"),
     plugin(wrong_shape, "shape", "layer 1 db: candidate shape (4, 1), expected (4,)",
            id="wrong-shape-column-bias"),
     plugin(transposed_shape, "shape", "layer 1 dW: candidate shape (3, 4), expected (4, 3)",
            id="wrong-shape-transposed"),
-    plugin(lists, "shape", "candidate returned list, expected a numpy.ndarray of dtype float64",
+    plugin(lists, "shape", "candidate returned list, expected a plain numpy.ndarray of dtype",
            id="lists-not-arrays"),
     plugin(float32, "shape", "candidate dtype float32, expected float64", id="float32"),
     plugin(nan, "nonfinite", "layer 1 db: 1/4 entries are not finite, first [2] = nan", id="nan"),

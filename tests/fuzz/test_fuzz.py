@@ -429,20 +429,7 @@ def _signature(error: BaseException) -> str:
 #: Bugs found by this fuzzer whose fix lies outside the boundary modules (spec, cli, audit):
 #: "<exception type> at <file>" -> what it is. Still counted and printed, but they do not fail
 #: the run; delete an entry once its fix lands so a regression fails again.
-KNOWN_BUGS: dict[str, str] = {
-    "RuntimeError at candidate.py": (
-        "a candidate raising an exception whose __str__ itself raises crashes check(): "
-        "candidate._raised calls str(error) unguarded"
-    ),
-    "MaskError at compare.py": (
-        "a candidate returning a fully masked numpy.ma array: it passes the isinstance(ndarray) "
-        "check, then float() of a masked entry raises in compare._compare_tensor"
-    ),
-    "TypeError at compare.py": (
-        "a candidate returning numpy.matrix gradients: an ndarray subclass that stays 2-D on "
-        "indexing, so int()/float() in compare._compare_tensor raise"
-    ),
-}
+KNOWN_BUGS: dict[str, str] = {}  # none at the moment: every bug the fuzzer found is fixed
 
 
 def _known(signature: str) -> bool:
