@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.sessions = ["tests", "lint"]
@@ -39,3 +41,21 @@ def bench(session: nox.Session) -> None:
     """Time each gradient source and measure how far apart they are (prints a table)."""
     session.install("-e", ".")
     session.run("python", "tests/bench_sources.py", *session.posargs)
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Fuzz the CLI and the public API; only typed errors may escape (GRADCHECK_FUZZ_SECONDS)."""
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest",
+        "tests/fuzz",
+        "-s",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+        env={
+            "GRADCHECK_FUZZ": "1",
+            "GRADCHECK_FUZZ_SECONDS": os.environ.get("GRADCHECK_FUZZ_SECONDS", "120"),
+        },
+    )
