@@ -73,6 +73,10 @@ REASONS: dict[str, tuple[str, str]] = {
         "equivalent",
         "numpy reads dtype None as the default float64, so `astype(None)` is `astype(np.float64)`.",
     ),
+    "-        dJ_dW = dJ_dZ @ A_prev.T\n+        dJ_dW = (A_prev @ dJ_dZ.T).T": (
+        "equivalent",
+        "(A Dᵀ)ᵀ = D Aᵀ: the same product (an extra mutant that turned out equivalent).",
+    ),
     _ZIP + "zip(params, activations, strict=None):": ("equivalent", _ZIP_WHY),
     _ZIP + "zip(params, activations, ):": ("equivalent", _ZIP_WHY),
     _ZIP + "zip(params, activations, strict=False):": ("equivalent", _ZIP_WHY),
