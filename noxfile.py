@@ -59,3 +59,10 @@ def fuzz(session: nox.Session) -> None:
             "GRADCHECK_FUZZ_SECONDS": os.environ.get("GRADCHECK_FUZZ_SECONDS", "120"),
         },
     )
+
+
+@nox.session
+def mutation(session: nox.Session) -> None:
+    """Mutation testing of reference/ judged by `verify --profile quick` (mutmut's generator)."""
+    session.install("-e", ".", "mutmut>=3.8,<4")
+    session.run("python", "tests/mutation/run_mutation.py", *session.posargs)

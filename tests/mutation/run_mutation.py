@@ -69,7 +69,11 @@ EXTRA: tuple[tuple[str, str, str], ...] = (
     ("sigmoid g' = 1 - g", "_sigmoid(Z) * _sigmoid(-Z)", "1.0 - _sigmoid(Z)"),
     ("tanh g' = 1 - tanh", "1.0 / np.cosh(Z) ** 2", "1.0 - np.tanh(Z)"),
     ("tanh g' = sech", "1.0 / np.cosh(Z) ** 2", "1.0 / np.cosh(Z)"),
-    ("softplus g' = σ(-Z)", "np.logaddexp(0.0, Z), _sigmoid)", "np.logaddexp(0.0, Z), lambda Z: _sigmoid(-Z))"),
+    (
+        "softplus g' = σ(-Z)",
+        "np.logaddexp(0.0, Z), _sigmoid)",
+        "np.logaddexp(0.0, Z), lambda Z: _sigmoid(-Z))",
+    ),
     ("relu g' = Z", "(Z > 0).astype(np.float64)", "np.maximum(Z, 0.0)"),
     ("bias broadcast over samples", "b[:, None]", "b"),
     ("g' at A not Z (hidden)", "[1](Z_prev)", "[1](cache[l - 1][1])"),
@@ -102,7 +106,9 @@ class Outcome:
 
 
 def _diff(old: str, new: str) -> str:
-    lines = difflib.unified_diff(old.splitlines(), new.splitlines(), TARGET, TARGET, lineterm="", n=0)
+    lines = difflib.unified_diff(
+        old.splitlines(), new.splitlines(), TARGET, TARGET, lineterm="", n=0
+    )
     return "\n".join(line for line in lines if not line.startswith("@@"))
 
 
@@ -184,37 +190,43 @@ def run_one(mutant: Mutant | None, source: str, args: argparse.Namespace) -> Out
 
 def _reasons() -> dict[str, tuple[str, str]]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from survivors import REASONS  # noqa: PLC0415
+    from survivors import REASONS
 
     return REASONS
 
 
 def _key(diff: str) -> str:
     """A survivor's identity: its changed lines, without file headers (stable across renumbering)."""
-    return "\n".join(
-        line.rstrip() for line in diff.splitlines() if line[:3] not in ("---", "+++")
-    )
+    return "\n".join(line.rstrip() for line in diff.splitlines() if line[:3] not in ("---", "+++"))
 
 
-def summarize(outcomes: list[Outcome], seconds: float, args: argparse.Namespace) -> tuple[str, bool]:
+def summarize(
+    outcomes: list[Outcome], seconds: float, args: argparse.Namespace
+) -> tuple[str, bool]:
     reasons = _reasons()
     total = len(outcomes)
     killed = sum(o.status.startswith("killed") for o in outcomes)
     survived = [o for o in outcomes if o.status == "survived"]
     timeouts = [o for o in outcomes if o.status == "timeout"]
-    score = killed / total if total else 1.0
+    raw = killed / total if total else 1.0
+    # The usual mutation score: equivalent mutants (documented in survivors.py) cannot be killed
+    # by any test, so they leave the denominator.
+    equivalent = sum(reasons.get(_key(o.diff), ("",))[0] == "equivalent" for o in survived)
+    score = killed / (total - equivalent) if total - equivalent else 1.0
     unexplained = [o for o in survived if _key(o.diff) not in reasons]
     ok = score >= args.min_score and not unexplained
     lines = [
         f"# mutation testing of `{TARGET}`: {'PASS' if ok else 'FAIL'}",
         "",
         f"- oracle: `gradcheck-harness verify --profile {args.profile} --seed {args.seed}"
-        + (f" --examples {args.examples}" if args.examples else "") + "`",
+        + (f" --examples {args.examples}" if args.examples else "")
+        + "`",
         f"- mutants: {total} ({sum(o.origin == 'mutmut' for o in outcomes)} from mutmut's "
         f"generator, {sum(o.origin == 'extra' for o in outcomes)} extra)",
         f"- killed: {killed} ({sum(o.status == 'killed (load)' for o in outcomes)} of them at load)",
         f"- survived: {len(survived)}; timeout: {len(timeouts)}",
-        f"- score: {score:.1%} (required {args.min_score:.0%})",
+        f"- score: {score:.1%} of {total - equivalent} non-equivalent mutants "
+        f"(raw {raw:.1%} of all {total}; required {args.min_score:.0%})",
         f"- time: {seconds / 60:.1f} min with {args.jobs} job(s)",
         "",
         "## Survivors",
@@ -269,14 +281,23 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         for outcome in pool.map(lambda m: run_one(m, source, args), mutants):
             outcomes.append(outcome)
-            print(f"#{outcome.index:3d} {outcome.status:13s} {outcome.seconds:6.1f}s  "
-                  f"{outcome.diff.splitlines()[-1][:90] if outcome.diff else ''}", flush=True)
+            print(
+                f"#{outcome.index:3d} {outcome.status:13s} {outcome.seconds:6.1f}s  "
+                f"{outcome.diff.splitlines()[-1][:90] if outcome.diff else ''}",
+                flush=True,
+            )
     seconds = time.perf_counter() - start
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(
-        json.dumps({"baseline_seconds": baseline.seconds, "seconds": seconds,
-                    "outcomes": [asdict(o) for o in outcomes]}, indent=1)  # fmt: skip
+        json.dumps(
+            {
+                "baseline_seconds": baseline.seconds,
+                "seconds": seconds,
+                "outcomes": [asdict(o) for o in outcomes],
+            },
+            indent=1,
+        )
     )
     text, ok = summarize(outcomes, seconds, args)
     (out / "summary.md").write_text(text)

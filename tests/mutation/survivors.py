@@ -32,7 +32,7 @@ _MSG_WHY = (
     "untested), not a gradient bug: the mutant still raises ValueError, except `join(None)`, "
     "which raises TypeError instead."
 )
-_ACT = '-        raise ValueError(f"unknown activation {name!r}; known: {\', \'.join(_ACTIVATIONS)}") from None\n+        raise ValueError('
+_ACT = "-        raise ValueError(f\"unknown activation {name!r}; known: {', '.join(_ACTIVATIONS)}\") from None\n+        raise ValueError("
 _BCE = "-            raise ValueError(\"loss 'bce' needs a sigmoid output layer\")\n+            raise ValueError("
 
 REASONS: dict[str, tuple[str, str]] = {
@@ -51,8 +51,8 @@ REASONS: dict[str, tuple[str, str]] = {
         "equivalent",
         "at Z == 0 both branches are 1 / (1 + 1) = 0.5 = 1 / (1 + 1) exactly (E = 1).",
     ),
-    '-        lambda Z: np.where(Z > 0, Z, _LEAKY_SLOPE * Z),\n'
-    '+        lambda Z: np.where(Z >= 0, Z, _LEAKY_SLOPE * Z),': (
+    "-        lambda Z: np.where(Z > 0, Z, _LEAKY_SLOPE * Z),\n"
+    "+        lambda Z: np.where(Z >= 0, Z, _LEAKY_SLOPE * Z),": (
         "equivalent",
         "at Z == 0 both branches are 0 (0 and 0.01·0).",
     ),
@@ -62,8 +62,8 @@ REASONS: dict[str, tuple[str, str]] = {
         "relu'(0) becomes 1 instead of 0; both are subgradients, and Z == 0 exactly is kept out of "
         "the drawn problems (kink margin), where the derivative does not exist anyway.",
     ),
-    '-        lambda Z: np.where(Z > 0, 1.0, _LEAKY_SLOPE),\n'
-    '+        lambda Z: np.where(Z >= 0, 1.0, _LEAKY_SLOPE),': (
+    "-        lambda Z: np.where(Z > 0, 1.0, _LEAKY_SLOPE),\n"
+    "+        lambda Z: np.where(Z >= 0, 1.0, _LEAKY_SLOPE),": (
         "equivalent at the kink",
         "leaky_relu'(0) becomes 1 instead of 0.01; both are subgradients, and Z == 0 exactly is "
         "kept out of the drawn problems (kink margin).",
@@ -81,7 +81,10 @@ REASONS: dict[str, tuple[str, str]] = {
     _ZIP + "zip(params, activations, ):": ("equivalent", _ZIP_WHY),
     _ZIP + "zip(params, activations, strict=False):": ("equivalent", _ZIP_WHY),
     _ACT + "None) from None": ("gap", _MSG_WHY),
-    _ACT + "f\"unknown activation {name!r}; known: {', '.join(None)}\") from None": ("gap", _MSG_WHY),
+    _ACT + "f\"unknown activation {name!r}; known: {', '.join(None)}\") from None": (
+        "gap",
+        _MSG_WHY,
+    ),
     _ACT + "f\"unknown activation {name!r}; known: {'XX, XX'.join(_ACTIVATIONS)}\") from None": (
         "gap",
         _MSG_WHY,
