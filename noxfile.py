@@ -1,4 +1,4 @@
-"""Sessions: `nox -s verify` (the main job), `nox -s tests`, `nox -s lint`, `nox -s bench`."""
+"""Sessions: `nox -s verify` (the main job), tests, lint, bench, soak, fuzz, mutation."""
 
 from __future__ import annotations
 
@@ -41,6 +41,18 @@ def bench(session: nox.Session) -> None:
     """Time each gradient source and measure how far apart they are (prints a table)."""
     session.install("-e", ".")
     session.run("python", "tests/bench_sources.py", *session.posargs)
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """False-alarm soak of the reference backprop: GRADCHECK_SOAK_EXAMPLES (default 10000) random
+    problems over pytest-xdist workers sharing one Hypothesis database (tests/soak)."""
+    session.install("-e", ".[test]", "pytest-xdist")
+    env = {
+        "GRADCHECK_SOAK": "1",
+        "GRADCHECK_SOAK_EXAMPLES": os.environ.get("GRADCHECK_SOAK_EXAMPLES", "10000"),
+    }
+    session.run("pytest", "tests/soak", "-n", "auto", *session.posargs, env=env)
 
 
 @nox.session
