@@ -232,7 +232,8 @@ def problem_calls(draw: st.DrawFn) -> Call:
             value = draw(st.one_of(ARRAYS, JUNK))
             if slot in ("W", "b") and isinstance(params, list) and params:
                 layer = draw(st.integers(0, len(params) - 1))
-                params[layer]["Wb".index(slot)] = value
+                if isinstance(params[layer], list):  # an earlier break may have replaced the pair
+                    params[layer]["Wb".index(slot)] = value
             elif slot == "X":
                 X = value
             elif slot == "Y":
