@@ -51,6 +51,14 @@ def _suggest(name: str, known: Sequence[str]) -> str:
     return f"known: {', '.join(known)}{hint}"
 
 
+def _suggest_loss(name: str) -> str:
+    """Like `_suggest`, but a known alias (cross_entropy, l2, ...) names its loss first."""
+    alias = _LOSS_ALIASES.get(name.lower().replace("-", "_").replace(" ", "_"))
+    if alias:
+        return f"known: {', '.join(LOSSES)}; did you mean {alias!r}?"
+    return _suggest(name, LOSSES)
+
+
 @dataclass(frozen=True, init=False)
 class NetworkSpec:
     """An MLP architecture: ``sizes = (n0, ..., nL)``, one activation per layer, and a loss.
@@ -67,12 +75,7 @@ class NetworkSpec:
         sizes_t = _validate_sizes(sizes)
         activations_t = _validate_activations(activations, depth=len(sizes_t) - 1)
         if not isinstance(loss, str) or loss not in LOSSES:
-            alias = _LOSS_ALIASES.get(str(loss).lower().replace("-", "_").replace(" ", "_"))
-            hint = f"; did you mean {alias!r}?" if alias else ""
-            suggestion = (
-                f"known: {', '.join(LOSSES)}{hint}" if alias else _suggest(str(loss), LOSSES)
-            )
-            raise UnknownLossError(f"unknown loss {loss!r}: {suggestion}")
+            raise UnknownLossError(f"unknown loss {loss!r}: {_suggest_loss(str(loss))}")
         if loss == "bce" and activations_t[-1] != "sigmoid":
             raise SpecError(
                 f"loss 'bce' needs a sigmoid output layer, but layer {len(activations_t)} is "

@@ -35,7 +35,7 @@ from hypothesis.strategies import SearchStrategy
 
 from harness.errors import ProblemError, SpecError, UnknownActivationError, UnknownLossError
 from harness.network import ACTIVATIONS, LOSSES
-from harness.spec import _LOSS_ALIASES, NetworkSpec, Problem, _suggest
+from harness.spec import NetworkSpec, Problem, _suggest, _suggest_loss
 
 __all__ = ["network_specs", "problems"]
 
@@ -232,11 +232,7 @@ def _loss_names(names: Any) -> tuple[str, ...]:
         )
     for name in names:
         if not isinstance(name, str) or name not in LOSSES:
-            alias = _LOSS_ALIASES.get(str(name).lower().replace("-", "_").replace(" ", "_"))
-            hint = f"known: {', '.join(LOSSES)}; did you mean {alias!r}?" if alias else None
-            raise UnknownLossError(
-                f"losses: unknown loss {name!r}: {hint or _suggest(str(name), LOSSES)}"
-            )
+            raise UnknownLossError(f"losses: unknown loss {name!r}: {_suggest_loss(str(name))}")
     return _simplest_first(names, _LOSS_ORDER + LOSSES)
 
 
