@@ -60,6 +60,33 @@ _SAFE_XI: Final = 30.0
 # --------------------------------------------------------------------------- the composed loss
 
 
+class _Sum(sp.Sum):  # type: ignore[misc]
+    """`sympy.Sum` whose free symbols are read, not rebuilt.
+
+    SymPy's `ExprWithLimits.free_symbols` masks the summation index with
+    ``function.xreplace({k: k})``, and xreplace counts an identity replacement as a change: it
+    rebuilds the whole summand (re-creating, and re-printing, every `Subs` inside). `diff` asks
+    for free symbols at every level of the nested sums, so at depth 8 that was ~90% of the build.
+    Every index here is a plain `Symbol`, for which the free symbols are simply the summand's
+    minus the index, plus the limits'. Cached per instance (SymPy expressions are immutable).
+    Derivatives and sums SymPy builds from a `_Sum` (via ``self.func``) are `_Sum`s again.
+    """
+
+    @property
+    def free_symbols(self) -> set[sp.Basic]:
+        cached: frozenset[sp.Basic] | None = self.__dict__.get("_free_symbols")
+        if cached is None:
+            limits = self.limits
+            if not all(isinstance(index, sp.Symbol) for index, *_ in limits):
+                return super().free_symbols  # type: ignore[no-any-return]
+            free = self.function.free_symbols - {index for index, *_ in limits}
+            for _, *bounds in limits:
+                for bound in bounds:
+                    free |= bound.free_symbols
+            cached = self.__dict__["_free_symbols"] = frozenset(free)
+        return set(cached)
+
+
 @dataclass(frozen=True)
 class _Network:
     depth: int
@@ -81,9 +108,9 @@ def _network(depth: int) -> _Network:
     def z(l: int, j: sp.Symbol) -> sp.Expr:
         """z_j^(l) = Σ_k W_l[j, k] a_k^(l-1) + b_l[j], with a^(0) = x."""
         a_prev = x[k[l - 1]] if l == 1 else g[l - 2](z(l - 1, k[l - 1]))
-        return sp.Sum(W[l - 1][j, k[l - 1]] * a_prev, (k[l - 1], 0, n[l - 1] - 1)) + b[l - 1][j]
+        return _Sum(W[l - 1][j, k[l - 1]] * a_prev, (k[l - 1], 0, n[l - 1] - 1)) + b[l - 1][j]
 
-    C = sp.Sum(head(z(depth, k[depth]), y[k[depth]]), (k[depth], 0, n[depth] - 1))
+    C = _Sum(head(z(depth, k[depth]), y[k[depth]]), (k[depth], 0, n[depth] - 1))
     return _Network(depth, tuple(n), tuple(k), C)
 
 
