@@ -24,13 +24,27 @@ evaluated in mpmath at N significant digits, activations included, from the exac
 Float64 evaluation of a lambdified derivative is redone in mpmath (40 digits) wherever it is not
 finite or |ξ| > 30, where forms built from e^ξ overflow in an intermediate or lose digits; extreme
 pre-activations so give right values, never NaN or a silent 0.
+
+Built expressions are cached in memory per process. Opt-in, they are also cached on disk: set
+``GRADCHECK_SYMBOLIC_CACHE=<dir>`` (`CACHE_ENV`) and each derivative (one file per depth, layer
+and tensor) and each simplified activation / head derivative is pickled there. A file's key holds
+the SymPy version, the Python version and a SHA-256 of this module's source, so an upgrade or a
+code change never reads a stale expression. Files are written to a temporary name and renamed
+into place; a missing, truncated, corrupt or foreign file is ignored and rebuilt, an unwritable
+directory is skipped. The files are pickles: point the variable only at a directory you trust.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final, overload
 
 import mpmath
@@ -43,7 +57,10 @@ from harness.errors import SourceLimitError
 from harness.network import LEAKY_SLOPE, Array, activate
 from harness.spec import Problem
 
-__all__ = ["MAX_PARAMS_FOR_DIGITS", "PreciseGradients", "derivative", "gradients"]
+__all__ = ["CACHE_ENV", "MAX_PARAMS_FOR_DIGITS", "PreciseGradients", "derivative", "gradients"]
+
+#: Name of the environment variable that turns the on-disk cache of built expressions on.
+CACHE_ENV: Final = "GRADCHECK_SYMBOLIC_CACHE"
 
 #: ``gradients(problem, digits=...)`` accepts nets with at most this many parameters.
 MAX_PARAMS_FOR_DIGITS: Final = 200
@@ -121,6 +138,12 @@ def derivative(depth: int, layer: int, tensor: str) -> sp.Expr:
     The expression is SymPy's own derivative of the composed loss with every KroneckerDelta
     summed out; it contains the undefined g_l and head, and the free indices p (and q).
     """
+    return _disk_cached(
+        f"derivative-d{depth}-{tensor}{layer}", lambda: _build_derivative(depth, layer, tensor)
+    )
+
+
+def _build_derivative(depth: int, layer: int, tensor: str) -> sp.Expr:
     net = _network(depth)
     base = sp.IndexedBase(f"{tensor}{layer}")
     target = base[_P, _Q] if tensor == "W" else base[_P]
@@ -227,13 +250,84 @@ def _activation(name: str) -> _Elementwise:
 
 @functools.cache
 def _activation_derivative(name: str) -> _Elementwise:
-    return _Elementwise(sp.simplify(sp.diff(_activation_expr(name), _XI)), (_XI,))
+    expr = _disk_cached(
+        f"activation_derivative-{name}",
+        lambda: sp.simplify(sp.diff(_activation_expr(name), _XI)),
+    )
+    return _Elementwise(expr, (_XI,))
 
 
 @functools.cache
 def _head_derivative(loss: str, output_activation: str) -> _Elementwise:
-    d = sp.diff(_head_expr(loss, output_activation), _XI)
-    return _Elementwise(sp.simplify(d), (_XI, _UPSILON))
+    expr = _disk_cached(
+        f"head_derivative-{loss}-{output_activation}",
+        lambda: sp.simplify(sp.diff(_head_expr(loss, output_activation), _XI)),
+    )
+    return _Elementwise(expr, (_XI, _UPSILON))
+
+
+# ------------------------------------------------------------------------ the on-disk cache
+
+
+@functools.cache
+def _code_key() -> tuple[str, ...] | None:
+    """What a cached expression depends on besides its name: SymPy, Python, this module's code."""
+    try:
+        source = Path(__file__).read_bytes()
+    except OSError:
+        return None  # no source to hash (e.g. a zip import): no disk cache
+    python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    return (sp.__version__, python, hashlib.sha256(source).hexdigest())
+
+
+def _disk_cached(name: str, build: Callable[[], sp.Expr]) -> sp.Expr:
+    """``build()``, read from / written to the directory named by $GRADCHECK_SYMBOLIC_CACHE.
+
+    Without the variable (or if it is empty) this is just ``build()``. A file that cannot be
+    read back as exactly this key's expression is ignored and overwritten; a directory that
+    cannot be written is skipped. Either way the result is the freshly built expression.
+    """
+    root = os.environ.get(CACHE_ENV)
+    code = _code_key()
+    if not root or code is None:
+        return build()
+    key = (name, *code)
+    digest = hashlib.sha256(repr(key).encode()).hexdigest()[:24]
+    path = Path(root) / f"{name}-{digest}.pickle"
+    cached = _load(path, key)
+    if cached is not None:
+        return cached
+    expr = build()
+    _store(path, key, expr)
+    return expr
+
+
+def _load(path: Path, key: tuple[str, ...]) -> sp.Expr | None:
+    try:
+        with path.open("rb") as file:
+            stored_key, expr = pickle.load(file)
+    except Exception:  # missing, truncated, corrupt or foreign: rebuild, never crash
+        return None
+    if stored_key != key or not isinstance(expr, sp.Expr):
+        return None
+    return expr
+
+
+def _store(path: Path, key: tuple[str, ...], expr: sp.Expr) -> None:
+    """Write-then-rename: a reader sees the old file, the new one, or none, never a part."""
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as file:
+            pickle.dump((key, expr), file, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError:
+        pass  # an unwritable cache costs a rebuild next time, nothing else
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 # -------------------------------------------------------------------------------- evaluation
