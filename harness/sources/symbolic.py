@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import os
 import pickle
 import sys
@@ -338,15 +339,30 @@ _Labelled = tuple[Any, tuple[sp.Symbol, ...]]  # (array, one label per axis)
 @functools.lru_cache(maxsize=4096)
 def _canonical(
     expr: sp.Expr, index_symbols: frozenset[sp.Symbol]
-) -> tuple[sp.Expr, tuple[Any, ...]]:
-    """The expression with its free indices renamed to placeholders, and those indices in order.
+) -> tuple[sp.Expr, int, tuple[Any, ...]]:
+    """The expression with its free indices renamed to placeholders, its number (`_interned`),
+    and those indices in order.
 
     z_p^(1) and z_k^(1) are one tensor with two labels; the canonical form lets them share a
     cache entry.
     """
     free = sorted(expr.free_symbols & index_symbols, key=str)
     mapping = dict(zip(free, _PLACEHOLDERS))
-    return expr.xreplace(mapping), tuple(free)
+    canonical = expr.xreplace(mapping)
+    return canonical, _interned(canonical), tuple(free)
+
+
+_NUMBERS: Final = itertools.count()
+
+
+@functools.cache
+def _interned(expr: sp.Expr) -> int:
+    """One number per distinct canonical expression, so evaluators memoize by an int.
+
+    Comparing two equal `Subs` re-derives (and prints) their canonical variables each time;
+    keyed by the expression, the per-problem memo paid that on every lookup.
+    """
+    return next(_NUMBERS)
 
 
 class _Evaluator:
@@ -364,7 +380,7 @@ class _Evaluator:
             self.arrays[f"b{l}"] = convert(b)
         net = _network(spec.depth)
         self.index_symbols = frozenset((*net.indices, _P, _Q, *_PLACEHOLDERS))
-        self.memo: dict[sp.Expr, _Labelled] = {}
+        self.memo: dict[int, _Labelled] = {}
 
     # -- public
     def gradient(self, layer: int, tensor: str) -> Any:
@@ -377,10 +393,10 @@ class _Evaluator:
 
     # -- tensors of sub-expressions
     def _tensor(self, expr: sp.Expr) -> _Labelled:
-        key, free = _canonical(expr, self.index_symbols)
-        if key not in self.memo:
-            self.memo[key] = self._evaluate(key)
-        arr, labels = self.memo[key]
+        canonical, number, free = _canonical(expr, self.index_symbols)
+        if number not in self.memo:
+            self.memo[number] = self._evaluate(canonical)
+        arr, labels = self.memo[number]
         rename = dict(zip(_PLACEHOLDERS, free))
         return arr, tuple(rename.get(label, label) for label in labels)
 
