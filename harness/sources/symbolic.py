@@ -519,8 +519,22 @@ def _einsum(operands: Sequence[_Labelled], out: tuple[sp.Symbol, ...]) -> Any:
         arrays.append(arr)
         subscripts.append("".join(letters[label] for label in labels))
     spec = ",".join(subscripts) + "->" + "".join(letters[label] for label in out)
-    result = np.einsum(spec, *arrays, optimize=len(arrays) > 2) if arrays else np.asarray(1.0)
+    if not arrays:
+        result: Any = np.asarray(1.0)
+    elif len(arrays) > 2 and arrays[0].dtype != object:
+        path = _einsum_path(spec, tuple(np.shape(a) for a in arrays))
+        result = np.einsum(spec, *arrays, optimize=path)
+    else:
+        result = np.einsum(spec, *arrays, optimize=len(arrays) > 2)
     return result * scalar if not (isinstance(scalar, float) and scalar == 1.0) else result
+
+
+@functools.lru_cache(maxsize=1024)
+def _einsum_path(spec: str, shapes: tuple[tuple[int, ...], ...]) -> list[Any]:
+    """numpy's greedy contraction order for these subscripts and shapes, found once."""
+    dummies = [np.empty(shape) for shape in shapes]
+    path: list[Any] = np.einsum_path(spec, *dummies, optimize="greedy")[0]
+    return path
 
 
 def _to_mp(a: Array) -> Any:
