@@ -38,9 +38,16 @@ def verify(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Time each gradient source and measure how far apart they are (prints a table)."""
-    session.install("-e", ".")
-    session.run("python", "tests/bench_sources.py", *session.posargs)
+    """Issue 6's benchmark: our sources, fast mode and the whole verdict on archs A-E, side by side
+    with torch gradcheck, jax check_grads, numdifftools and naive SymPy (time-boxed), plus the FLOP
+    floor and growth with P; writes reports/bench/<run-id>/bench.md and bench.json (tests/bench).
+    Options after `--`: --repeat N, --time-box S, --archs A,B, --skip-competitors, --quick."""
+    # [fast]: the compiled finite-difference kernel (numba). torch pinned to its CPU build
+    # (2.13.0+cpu, on this machine's disk); unpinned it means CUDA. threadpoolctl: BLAS threads.
+    session.install(
+        "-e", ".[fast]", "torch==2.13.0", "jax", "jaxlib", "numdifftools", "threadpoolctl"
+    )
+    session.run("python", "-m", "tests.bench", *session.posargs)
 
 
 @nox.session

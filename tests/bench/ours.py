@@ -1,0 +1,220 @@
+"""Timings of our own sources, fast mode and the whole verdict on one reference problem.
+
+Every figure is the median of ``repeat`` runs after one untimed warm-up call, except the cold
+ones: symbolic cold clears every cache first (the module's functools caches and SymPy's; the
+on-disk cache is off because the bench unsets $GRADCHECK_SYMBOLIC_CACHE), and finite differences
+cold is the first call in a fresh process (`tests.bench.fd_cold`), numba's JIT or cache load
+included. APIs that other work is still adding (the FD ``kernel=`` parameter, fast mode) are
+detected, and their figures are None ("n/a") until they land.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sympy
+
+import reference
+from harness import Problem, check
+from harness.sources import closed_form, finite_diff, symbolic
+from tests.bench.problems import Grads, rel_error
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: The key of each figure of ours, in table order, with its label.
+FIGURES = {
+    "closed_form": "closed form",
+    "symbolic_cold": "symbolic cold",
+    "symbolic_warm": "symbolic warm",
+    "fd_numpy": "FD numpy",
+    "fd_compiled": "FD compiled",
+    "fd_cold_numpy": "FD cold numpy",
+    "fd_cold_compiled": "FD cold compiled",
+    "fast_pass": "fast (pass)",
+    "fast_localize": "fast (detect+localize)",
+    "verdict": "whole verdict",
+}
+
+OFF_BY = 1e-4  # relative error of the one wrong entry fast mode must find
+
+
+def samples(
+    fn: Callable[[], Any], repeat: int, before: Callable[[], None] | None = None
+) -> list[float]:
+    """Seconds of ``repeat`` calls of ``fn`` (``before`` runs untimed ahead of each)."""
+    times = []
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def clear_symbolic_caches() -> None:
+    """Every functools cache of the SymPy source, and SymPy's own cache."""
+    for value in vars(symbolic).values():
+        if callable(getattr(value, "cache_clear", None)):
+            value.cache_clear()
+    sympy.core.cache.clear_cache()
+
+
+def disable_symbolic_disk_cache() -> None:
+    """Cold must build: the on-disk cache (when symbolic.py has one) is switched off."""
+    os.environ.pop(getattr(symbolic, "CACHE_ENV", "GRADCHECK_SYMBOLIC_CACHE"), None)
+
+
+def fd_kernels() -> dict[str, Callable[[Problem], Any] | None]:
+    """``{"numpy": fn, "compiled": fn or None}``: each forces one kernel of finite_diff.estimate.
+
+    Before ``kernel=`` exists, the plain call is the numpy path and there is no compiled one.
+    """
+    if "kernel" not in inspect.signature(finite_diff.estimate).parameters:
+        return {"numpy": finite_diff.estimate, "compiled": None}
+    available = getattr(finite_diff, "compiled_available", lambda: False)()
+
+    def numpy_kernel(problem: Problem) -> Any:
+        return finite_diff.estimate(problem, kernel="numpy")  # type: ignore[call-arg]
+
+    def compiled_kernel(problem: Problem) -> Any:
+        return finite_diff.estimate(problem, kernel="compiled")  # type: ignore[call-arg]
+
+    return {"numpy": numpy_kernel, "compiled": compiled_kernel if available else None}
+
+
+def fast_check_fn() -> Callable[..., Any] | None:
+    """`harness.fast.fast_check`, else ``check(..., mode="fast")``, else None (not landed)."""
+    try:
+        from harness import fast  # type: ignore[attr-defined]
+
+        return fast.fast_check  # type: ignore[no-any-return]
+    except (ImportError, AttributeError):
+        pass
+    if "mode" in inspect.signature(check).parameters:
+        return lambda backward, problem: check(backward, problem, mode="fast")  # type: ignore[call-arg]
+    return None
+
+
+def off_by_one_entry(problem: Problem) -> tuple[Callable[..., Any], dict[str, Any]]:
+    """reference.backward with one entry off by `OFF_BY` relative: the largest |dW| of the middle
+    layer (a relative error of an entry near 0 would be below what any check can see)."""
+    spec = problem.spec
+    layer = (len(spec.sizes) - 1) // 2  # 0-based index of the middle layer
+    grads = reference.backward(problem.params, problem.X, problem.Y, spec.activations, spec.loss)
+    index = tuple(
+        int(i) for i in np.unravel_index(np.argmax(np.abs(grads[layer][0])), grads[layer][0].shape)
+    )
+
+    def backward(params: Any, X: Any, Y: Any, activations: Any, loss: Any) -> Any:
+        out = [
+            (dW.copy(), db.copy()) for dW, db in reference.backward(params, X, Y, activations, loss)
+        ]
+        out[layer][0][index] *= 1.0 + OFF_BY
+        return out
+
+    return backward, {"layer": layer + 1, "tensor": "W", "index": list(index), "relative": OFF_BY}
+
+
+def verdict(problem: Problem) -> tuple[bool, int]:
+    """The whole verdict as a user gets it: check(), then the report's text and JSON."""
+    report = check(reference.backward, problem)
+    return report.passed, len(str(report)) + len(report.to_json())
+
+
+def fd_cold(arch: str, kernel: str, repeat: int) -> list[float] | None:
+    """First-call seconds of finite differences in ``repeat`` fresh processes."""
+    times = []
+    for _ in range(repeat):
+        proc = subprocess.run(
+            [sys.executable, "-m", "tests.bench.fd_cold", arch, kernel],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"tests.bench.fd_cold {arch} {kernel} failed:\n{proc.stderr}")
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        if result["first_call_s"] is None:
+            return None
+        times.append(float(result["first_call_s"]))
+    return times
+
+
+def measure(arch: str, problem: Problem, repeat: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """All figures of ours on one problem: ``{key: {"samples": [...], "median": s, ...}}``."""
+    spec = problem.spec
+    ref = reference.backward(problem.params, problem.X, problem.Y, spec.activations, spec.loss)
+    figures: dict[str, Any] = {}
+
+    def record(
+        key: str, times: list[float] | None, error: float | None = None, **extra: Any
+    ) -> None:
+        figures[key] = {
+            "samples": times,
+            "median": statistics.median(times) if times else None,
+            "error": error,
+            **extra,
+        }
+        shown = "n/a" if not times else f"{statistics.median(times) * 1e3:.2f} ms"
+        log(f"  {arch} {FIGURES[key]:<24} {shown}")
+
+    def warm(
+        key: str, fn: Callable[[Problem], Any], error_of: Callable[[Any], Grads] | None
+    ) -> None:
+        result = fn(problem)  # warm-up, and the values whose error is reported
+        error = rel_error(error_of(result), ref) if error_of else None
+        record(key, samples(lambda: fn(problem), repeat), error)
+
+    warm("closed_form", closed_form.gradients, lambda g: g)
+    disable_symbolic_disk_cache()
+    record(
+        "symbolic_cold", samples(lambda: symbolic.gradients(problem), repeat, clear_symbolic_caches)
+    )
+    warm("symbolic_warm", symbolic.gradients, lambda g: g)
+    for kernel, fn in fd_kernels().items():
+        if fn is None:
+            record(f"fd_{kernel}", None, note="compiled kernel not available")
+        else:
+            warm(f"fd_{kernel}", fn, lambda est: est.grads)
+        record(f"fd_cold_{kernel}", fd_cold(arch, kernel, repeat) if fn is not None else None)
+
+    fast = fast_check_fn()
+    if fast is None:
+        record("fast_pass", None, note="fast mode not available yet")
+        record("fast_localize", None, note="fast mode not available yet")
+    else:
+        wrong, where = off_by_one_entry(problem)
+        outcome = {"pass": fast(reference.backward, problem), "wrong": fast(wrong, problem)}
+        record(
+            "fast_pass",
+            samples(lambda: fast(reference.backward, problem), repeat),
+            outcome=_describe(outcome["pass"]),
+        )
+        record(
+            "fast_localize",
+            samples(lambda: fast(wrong, problem), repeat),
+            injected=where,
+            outcome=_describe(outcome["wrong"]),
+        )
+
+    passed, _ = verdict(problem)
+    record("verdict", samples(lambda: verdict(problem), repeat), passed=passed)
+    return figures
+
+
+def _describe(result: Any) -> dict[str, Any]:
+    """What a fast-mode result says, without knowing its type: passed, and its text (cut)."""
+    return {"passed": getattr(result, "passed", None), "text": str(result)[:400]}

@@ -1,0 +1,309 @@
+"""The bench's tables, bench.md and bench.json, written atomically to ``<root>/<run-id>/``.
+
+Like harness/report.py: a new directory per run, named by UTC timestamp and a random suffix
+(``os.mkdir`` retried on a clash), each file written to a temporary name and ``os.replace``'d into
+place, then ``<root>/latest`` re-pointed. Non-finite floats are written as strings in JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import secrets
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tests.bench.ours import FIGURES
+
+SCHEMA_VERSION = 1
+
+#: competitor -> (label, the figure of ours it is paired with, why).
+COMPETITORS: dict[str, tuple[str, str, str]] = {
+    "gradcheck": ("torch gradcheck (full)", "fd", "every entry by central differences"),
+    "gradcheck_fast": ("torch gradcheck fast_mode", "fast_pass", "one random direction"),
+    "check_grads": ("jax check_grads (rev)", "fast_pass", "one random direction"),
+    "numdifftools": ("numdifftools.Gradient", "fd", "every entry by central differences"),
+    "naive_sympy": ("naive SymPy (expanded loss)", "fd", "every entry, exact derivative"),
+}
+
+
+# --- numbers as text -----------------------------------------------------------------------------
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value == 0:
+        return "0"
+    if value < 1e-3:
+        return f"{value * 1e6:.0f} µs"
+    if value < 1.0:
+        return f"{value * 1e3:.3g} ms"
+    return f"{value:.3g} s"
+
+
+def flops(value: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value:.0f}"
+
+
+def sci(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1e}"
+
+
+def competitor_cell(result: dict[str, Any] | None, ours: float | None) -> str:
+    """``"20.9 s (310×)"``; ``"> 120 s (> 1800×)"`` over the box; ``"—"`` not run."""
+    if result is None:
+        return "—"
+    if result["status"] == "failed":
+        return "failed"
+    if result["median"] is None:
+        box = result["box_s"]
+        ratio = f" (> {box / ours:.3g}×)" if ours else ""
+        return f"> {box:g} s{ratio}" + (" (not run)" if result.get("skipped") else "")
+    ratio = f" ({result['median'] / ours:.3g}×)" if ours else ""
+    runs = len(result["samples"])
+    return f"{seconds(result['median'])}{ratio}" + ("" if runs >= 3 else f" [{runs} run]")
+
+
+# --- tables --------------------------------------------------------------------------------------
+
+
+def _table(header: list[str], rows: list[list[str]], text_last: bool = False) -> list[str]:
+    """A Markdown table padded so that it also reads as plain text: numbers right-aligned,
+    the first column (and the last, if ``text_last``) left-aligned."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    left = {0, len(header) - 1} if text_last else {0}
+
+    def line(cells: list[str]) -> str:
+        padded = (
+            c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        )
+        return "| " + " | ".join(padded) + " |"
+
+    rule = (
+        "|"
+        + "|".join("-" * (w + 1) + ("-" if i in left else ":") for i, w in enumerate(widths))
+        + "|"
+    )
+    return [line(header), rule, *(line(r) for r in rows)]
+
+
+def ours_table(data: dict[str, Any]) -> list[str]:
+    archs = data["archs"]
+    header = ["ours (median)", *(f"{a} P={archs[a]['params']}" for a in archs)]
+    rows = [
+        [label, *(seconds(archs[a]["ours"][key]["median"]) for a in archs)]
+        for key, label in FIGURES.items()
+    ]
+    rows.append(["FD used (auto)", *(archs[a]["fd_kernel"] for a in archs)])
+    return _table(header, rows)
+
+
+def floor_table(data: dict[str, Any]) -> list[str]:
+    archs = data["archs"]
+    header = ["FLOP floor", *archs]
+    rows = [
+        ["FD GEMM FLOPs", *(flops(archs[a]["fd_flops"]) for a in archs)],
+        ["floor = FLOPs / GEMM rate", *(seconds(archs[a]["floor_s"]) for a in archs)],
+        ["% of floor, FD numpy", *(_percent(archs[a], "fd_numpy") for a in archs)],
+        ["% of floor, FD compiled", *(_percent(archs[a], "fd_compiled") for a in archs)],
+    ]
+    return _table(header, rows)
+
+
+def _percent(arch: dict[str, Any], key: str) -> str:
+    t = arch["ours"][key]["median"]
+    return "n/a" if not t or not arch["fd_flops"] else f"{100.0 * arch['floor_s'] / t:.3g} %"
+
+
+def competitors_table(data: dict[str, Any]) -> list[str]:
+    archs = data["archs"]
+    header = ["competitor (× ours)", *archs, "paired with"]
+    rows = []
+    for method, (label, pair, _) in COMPETITORS.items():
+        cells = []
+        for a in archs:
+            ours = archs[a]["ours"][_pair_key(archs[a], pair)]["median"]
+            cells.append(competitor_cell(archs[a]["competitors"].get(method), ours))
+        rows.append([label, *cells, "FD full" if pair == "fd" else "fast (pass)"])
+    return _table(header, rows, text_last=True)
+
+
+def _pair_key(arch: dict[str, Any], pair: str) -> str:
+    return f"fd_{arch['fd_kernel']}" if pair == "fd" else pair
+
+
+def errors_table(data: dict[str, Any]) -> list[str]:
+    archs = data["archs"]
+    header = ["max error vs reference", *archs, "of what"]
+    rows = []
+    for key, label in (
+        ("closed_form", "closed form"),
+        ("symbolic_warm", "symbolic"),
+        ("fd_numpy", "FD numpy"),
+        ("fd_compiled", "FD compiled"),
+    ):
+        rows.append([label, *(sci(archs[a]["ours"][key]["error"]) for a in archs), "its gradient"])
+    for method, (label, _, _) in COMPETITORS.items():
+        results = [archs[a]["competitors"].get(method) for a in archs]
+        of = next((r["error_of"] for r in results if r and "error_of" in r), "")
+        rows.append([label, *(sci(r.get("error")) if r else "—" for r in results), of])
+    for method, label in (("gradcheck", "torch.autograd.grad"), ("check_grads", "jax.grad")):
+        results = [archs[a]["competitors"].get(method) for a in archs]
+        rows.append(
+            [
+                label,
+                *(sci(r.get("autodiff_error")) if r else "—" for r in results),
+                "its gradient (autodiff side)",
+            ]
+        )
+    return _table(header, rows, text_last=True)
+
+
+def growth_table(data: dict[str, Any]) -> list[str]:
+    rows = [[FIGURES[key], "n/a" if k is None else f"{k:.2f}"] for key, k in data["growth"].items()]
+    return _table(["ours: t ∝ P^k", "k"], rows)
+
+
+def fit_exponent(points: list[tuple[int, float]]) -> float | None:
+    """Least-squares slope of log t against log P; None with fewer than two distinct P."""
+    pts = [(math.log(P), math.log(t)) for P, t in points if t and t > 0]
+    if len({x for x, _ in pts}) < 2:
+        return None
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    return sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
+
+
+# --- bench.md and bench.json ---------------------------------------------------------------------
+
+
+def markdown(data: dict[str, Any], disagreement_lines: list[str] | None) -> str:
+    m, s = data["machine"], data["settings"]
+    blas = m["blas"]
+    v = m["versions"]
+    gemm = m["gemm"]
+    out = [
+        f"# gradcheck harness bench — run {data['run_id']}",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['platform']}. BLAS: {blas.get('name')} "
+        f"{blas.get('version')} ({blas.get('config')}), threads {blas.get('threads')} "
+        f"({blas.get('threads_source')}); numba threads {m['numba_threads']}; torch threads "
+        f"{s['torch_threads']}. GEMM rate {gemm['flops_per_s'] / 1e9:.1f} GFLOP/s "
+        f"(float64 {gemm['n']}×{gemm['n']} matmul, best of {gemm['repeat']}).",
+        "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
+        "",
+        f"Problem: `Problem.random(NetworkSpec(sizes, ('tanh',)*(L-1) + ('sigmoid',), 'mse'), m, "
+        f"seed=0)` — issue 6's distribution (checked: {data['problem_matches_issue']}). "
+        f"Settings: repeat {s['repeat']}, time box {s['time_box']:g} s, archs "
+        f"{','.join(s['archs'])}{', quick' if s['quick'] else ''}. "
+        f"Total run time {data['total_s']:.0f} s.",
+        "",
+        "## Our sources",
+        "",
+        *ours_table(data),
+        "",
+        "Median of the repeats after one warm-up call. Symbolic cold: every cache cleared before "
+        "each run (on-disk cache off). FD cold: the first call in a fresh process (numba JIT or "
+        "cache load included), median over fresh processes. Fast mode: on the reference (pass), "
+        "and on reference.backward with the largest |dW| of the middle layer off by 1e-4 relative "
+        "(detect + localize). Whole verdict: `check(reference.backward, problem)` with "
+        "`str(report)` and `report.to_json()`.",
+        "",
+        "## Side by side (time, and its ratio to ours in this run)",
+        "",
+        *competitors_table(data),
+        "",
+        "Pairing: a method that estimates every entry (gradcheck full, numdifftools, naive SymPy) "
+        "is divided by our finite differences of every entry (the kernel `auto` picks); a method "
+        "that checks one random direction (gradcheck fast_mode, check_grads) by our fast mode on "
+        "the passing reference. Competitors: median of 3 runs in one child process (the first "
+        "includes torch/jax warm-up), or the single run when one takes over 30 s ([1 run]). "
+        f'Over the {s["time_box"]:g} s time box a run is killed: "> box", and the ratio is a '
+        "lower bound; a method over the box on one arch is not run on larger ones (not run).",
+        "",
+        "## Errors",
+        "",
+        *errors_table(data),
+        "",
+        "max|Δ|/max|g_ref| per tensor, max over tensors, against reference.backward; for the "
+        'one-direction checkers, the scalar they compare (see "of what").',
+        "",
+        "## FLOP floor of finite differences",
+        "",
+        *floor_table(data),
+        "",
+        "FLOPs = Σ_l P_l · 2 · Σ_{q≥l+2} 2·m·n_{q-1}·n_q: for every parameter of layer l, both "
+        "signs, the GEMMs from layer l+2 on (layer l+1 is a rank-1 update). % of floor = floor / "
+        "our FD time.",
+        "",
+        "## Growth with P (least squares on log t vs log P over the archs run)",
+        "",
+        *growth_table(data),
+    ]
+    if disagreement_lines:
+        out += ["", "## Disagreement between sources", "", "```", *disagreement_lines, "```"]
+    return "\n".join(out) + "\n"
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def new_run_dir(root: Path) -> Path:
+    """A fresh ``<UTC timestamp>-<random>`` directory under ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(timezone.utc)
+    stamp = now.strftime("%Y%m%dT%H%M%S") + f".{now.microsecond // 1000:03d}Z"
+    for _ in range(100):
+        run_dir = root / f"{stamp}-{secrets.token_hex(3)}"
+        try:
+            os.mkdir(run_dir)
+        except FileExistsError:
+            continue
+        return run_dir
+    raise FileExistsError(f"no free run directory name under {root}")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+def write(run_dir: Path, data: dict[str, Any], md: str) -> None:
+    """bench.json and bench.md into ``run_dir``, then ``latest`` beside it points there."""
+    write_atomic(
+        run_dir / "bench.json", json.dumps(_json_safe(data), indent=2, allow_nan=False) + "\n"
+    )
+    write_atomic(run_dir / "bench.md", md)
+    tmp = run_dir.parent / f".latest.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    os.symlink(run_dir.name, tmp)
+    try:
+        os.replace(tmp, run_dir.parent / "latest")
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
