@@ -9,6 +9,12 @@ tests it only there; a `NotImplementedError` outside the declared support is not
 Both reports are records (STYLE 7): ``.passed``, ``.findings`` — one `Finding` per wrong
 (layer, tensor) and per whole-call problem — and ``.to_json()``; ``str(report)`` is the message a
 person reads: observed, expected, where, the pattern it looks like, and how to reproduce it.
+
+``mode="fast"`` checks one random direction first (`harness.fast`): a pass is a fast pass (a
+single wrong entry beyond the summed tolerance is always seen; several may cancel); a failure is
+localized to entries and then the full per-entry check runs, so ``.findings`` are the full
+check's and ``CheckReport.fast`` / ``.confirmed`` say what fast mode found and whether the full
+check confirms it.
 """
 
 from __future__ import annotations
@@ -23,11 +29,12 @@ from typing import Any, Final
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from harness.campaign import PROFILES, Profile, Progress, check_case, run_campaign
+from harness.campaign import MODES, PROFILES, Profile, Progress, check_case, fast_case, run_campaign
 from harness.candidate import Backward
 from harness.case import CaseResult
 from harness.compare import Entry, TensorRecord
 from harness.errors import HarnessError
+from harness.fast import FastResult
 from harness.network import ACTIVATIONS, LOSSES
 from harness.report import Run, write_report
 from harness.spec import NetworkSpec, Problem
@@ -157,15 +164,40 @@ class CheckReport:
     def problem(self) -> Problem:
         return self.case.problem
 
+    @property
+    def mode(self) -> str:
+        return self.case.mode
+
+    @property
+    def fast(self) -> FastResult | None:
+        """The fast verdict (``mode="fast"``), with the entries it localized on a failure."""
+        return self.case.fast
+
+    @property
+    def confirmed(self) -> bool | None:
+        """Whether the full check confirms every entry fast mode localized (None: no fast
+        failure to confirm)."""
+        return self.case.fast_confirmed
+
     def to_json(self) -> str:
         data = self.case.as_dict()
         data["findings"] = [f.as_dict() for f in self.findings]
+        if self.fast is not None:
+            data["fast"] = self.fast.as_dict()
         return json.dumps(data, indent=2, default=str)
 
     def __str__(self) -> str:
+        if self.passed and self.fast is not None and self.fast.passed:
+            return f"passed: {self.fast.summary}, on {self.problem!r}"
         if self.passed:
             return f"passed: every gradient entry agrees with the sources on {self.problem!r}"
-        parts = [f.explain() for f in self.findings]
+        parts = []
+        if self.fast is not None:
+            parts.append(self.fast.summary)
+            if self.confirmed is not None:
+                parts.append(f"a full check {'confirms' if self.confirmed else 'does NOT confirm'}"
+                             f" the localized entries:")  # fmt: skip
+        parts += [f.explain() for f in self.findings]
         parts += [f"HARNESS FAULT: {fault}" for fault in self.harness_faults]
         parts.append(f"reproduce: {self.case.reproduce}")
         return "\n".join(parts)
@@ -178,6 +210,7 @@ class AuditReport:
     cases: tuple[CaseResult, ...]
     examples: int
     report_path: Path | None
+    mode: str = "full"
 
     @property
     def minimal(self) -> CaseResult | None:
@@ -201,6 +234,7 @@ class AuditReport:
             {
                 "passed": self.passed,
                 "examples": self.examples,
+                "mode": self.mode,
                 "minimal_spec": None if self.minimal_spec is None else repr(self.minimal_spec),
                 "findings": [f.as_dict() for f in self.findings],
                 "report_path": None if self.report_path is None else str(self.report_path),
@@ -213,7 +247,8 @@ class AuditReport:
     def __str__(self) -> str:
         where = f"; report: {self.report_path}" if self.report_path else ""
         if self.minimal is None:
-            return f"passed: {self.examples} examples agree with the sources{where}"
+            how = " along one random direction each (fast mode)" if self.mode == "fast" else ""
+            return f"passed: {self.examples} examples agree with the sources{how}{where}"
         return f"{CheckReport(self.minimal)}\n(after {self.examples} examples{where})"
 
 
@@ -240,6 +275,15 @@ def _optional_text(value: str | None, what: str) -> str | None:
     return value
 
 
+def _mode(mode: str) -> str:
+    if not isinstance(mode, str) or mode not in MODES:
+        raise HarnessError(
+            f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r} "
+            f"('fast': one random direction, localized on failure and confirmed by a full check)"
+        )
+    return mode
+
+
 def check(
     backward: Backward,
     problem: Problem,
@@ -247,15 +291,18 @@ def check(
     timeout: float = 30.0,
     name: str | None = None,
     front: str | None = None,
+    mode: str = "full",
 ) -> CheckReport:
-    """Check ``backward`` on one explicit problem (deterministic)."""
+    """Check ``backward`` on one explicit problem (deterministic); ``mode="fast"``: one random
+    direction first (see the module docstring)."""
     if not callable(backward):
         raise HarnessError(f"backward must be callable, got {type(backward).__name__}")
     if not isinstance(problem, Problem):
         raise HarnessError(f"problem must be a harness.Problem, got {type(problem).__name__}")
     candidate = _optional_text(name, "name") or _name_of(backward)
     front = _optional_text(front, "front")
-    case = check_case(
+    judge = fast_case if _mode(mode) == "fast" else check_case
+    case = judge(
         backward,
         problem,
         candidate,
@@ -344,12 +391,14 @@ def audit(
     name: str | None = None,
     front: str | None = None,
     progress: Progress | None = None,
+    mode: str = "full",
 ) -> AuditReport:
     """A Hypothesis campaign against ``backward``; a failure is shrunk to the smallest case.
 
     Architectures: ``spec``'s family (its depth, activations and loss, widths up to its own), or
     every architecture of the default profile restricted to the declared support. With
-    ``report_dir`` the three report files are written there.
+    ``report_dir`` the three report files are written there. ``mode="fast"`` checks each
+    example along one random direction first (see the module docstring).
     """
     if not callable(backward):
         raise HarnessError(f"backward must be callable, got {type(backward).__name__}")
@@ -364,10 +413,11 @@ def audit(
     candidate = _optional_text(name, "name") or _name_of(backward)
     front = _optional_text(front, "front")
     profile = PROFILES["default"]
+    judge = fast_case if _mode(mode) == "fast" else check_case
 
     def check_one(problem: Problem) -> CaseResult:
         inside = support.covers(problem.spec)
-        return check_case(
+        return judge(
             backward,
             problem,
             candidate,
@@ -395,7 +445,7 @@ def audit(
             examples=result.examples,
             cases=tuple(result.cases),
             passed=result.passed,
-            command=f"audit({candidate}, examples={examples}, seed={seed})",
+            command=f"audit({candidate}, examples={examples}, seed={seed}, mode={mode!r})",
         )
         path = write_report(run, Path(report_dir))
-    return AuditReport(tuple(result.cases), result.examples, path)
+    return AuditReport(tuple(result.cases), result.examples, path, mode)

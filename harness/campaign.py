@@ -13,19 +13,33 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
+import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.strategies import SearchStrategy
 
-from harness.candidate import Backward, call_candidate
+from harness.candidate import Backward, CallResult, call_candidate
 from harness.case import CaseResult
 from harness.compare import SourceValues, TensorRecord, compare, evaluate_sources
 from harness.diagnose import diagnose
+from harness.errors import HarnessError
+from harness.fast import fast_check, gradients_of
 from harness.spec import Problem
 from harness.strategies import network_specs, problems
 from harness.taylor import taylor_check
 
-__all__ = ["PROFILES", "CampaignResult", "Profile", "check_case", "run_campaign"]
+__all__ = [
+    "MODES",
+    "PROFILES",
+    "CampaignResult",
+    "Profile",
+    "check_case",
+    "fast_case",
+    "run_campaign",
+]
+
+#: How a case is checked: every entry against the three sources, or one random direction first.
+MODES: Final = ("full", "fast")
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,44 @@ def check_case(
     call = call_candidate(backward, problem, timeout=timeout, unsupported_ok=unsupported_ok)
     if call.output is None and call.records:  # raised, timed out, or unsupported
         return CaseResult(problem, call.records, None, candidate, front)
+    return _full_verdict(problem, call, candidate, front)
+
+
+def fast_case(
+    backward: Backward,
+    problem: Problem,
+    candidate: str | None = None,
+    *,
+    timeout: float = 30.0,
+    unsupported_ok: bool = True,
+    front: str = "verify",
+    seed: int = 0,
+) -> CaseResult:
+    """The fast verdict on one problem (`harness.fast`): one random direction; a full check
+    follows when it fails (and confirms the localized entries, or not), when the direction
+    crosses a kink, and when the output is malformed (the full check names what is wrong)."""
+    call = call_candidate(backward, problem, timeout=timeout, unsupported_ok=unsupported_ok)
+    if call.output is None and call.records:
+        return CaseResult(problem, call.records, None, candidate, front, mode="fast")
+    try:
+        grads = gradients_of(call.output, problem)
+    except HarnessError:
+        return replace(_full_verdict(problem, call, candidate, front), mode="fast")
+    fast = fast_check(grads, problem, seed=seed)
+    if not fast.passed:
+        return replace(_full_verdict(problem, call, candidate, front), mode="fast", fast=fast)
+    records = []
+    for l, shapes in enumerate(problem.spec.param_shapes, start=1):
+        for param, shape in zip("Wb", shapes):
+            size = int(np.prod(shape))
+            detail = f"layer {l} d{param}: {size}/{size} entries within the fast check"
+            records.append(TensorRecord(l, param, "ok", detail, shape=shape, total=size))
+    return CaseResult(problem, (*call.records, *records), None, candidate, front, "fast", fast)
+
+
+def _full_verdict(
+    problem: Problem, call: CallResult, candidate: str | None, front: str
+) -> CaseResult:
     sources = evaluate_sources(problem)
     records = compare(problem, call.output, sources)
     values_usable = all(r.status not in ("count", "shape", "dtype", "nonfinite") for r in records)

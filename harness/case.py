@@ -6,14 +6,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.compare import TensorRecord
+from harness.fast import FastResult
 from harness.spec import Problem
 from harness.taylor import TaylorResult
 
 __all__ = ["CaseResult", "reproduce_command"]
 
 
-def reproduce_command(problem: Problem, candidate: str | None, front: str = "verify") -> str:
-    """The CLI line that re-runs exactly this case.
+def reproduce_command(
+    problem: Problem, candidate: str | None, front: str = "verify", *, fast: bool = False
+) -> str:
+    """The CLI line that re-runs exactly this case (with ``--fast`` for a fast-mode case).
 
     ``front`` is how the candidate is named: ``verify`` (``--candidate X``), or an ``audit``
     command line up to and including its target (``audit X --layout rows``).
@@ -37,6 +40,8 @@ def reproduce_command(problem: Problem, candidate: str | None, front: str = "ver
         parts.append(f"--weight-scale {problem.weight_scale!r}")
     if problem.kink_margin not in (None, 1e-3):
         parts.append(f"--kink-margin {problem.kink_margin!r}")
+    if fast:
+        parts.append("--fast")
     return " ".join(parts)
 
 
@@ -49,6 +54,8 @@ class CaseResult:
     taylor: TaylorResult | None
     candidate: str | None  # how the candidate was named on the command line, if it was
     front: str = "verify"  # the command that names it (see reproduce_command)
+    mode: str = "full"  # "fast": one random direction first (harness.fast)
+    fast: FastResult | None = None  # the fast verdict, when fast mode got that far
 
     @property
     def harness_fault(self) -> bool:
@@ -65,8 +72,27 @@ class CaseResult:
         return tuple(r for r in self.records if not r.passed)
 
     @property
+    def fast_confirmed(self) -> bool | None:
+        """Whether the full check confirms what a failed fast check localized: every located
+        entry is wrong there too (its tensor's record a mismatch, that entry beyond its bound).
+        None when no full check followed a fast failure."""
+        if self.fast is None or self.fast.passed or self.fast.undecidable:
+            return None
+        by_tensor = {(r.layer, r.param): r for r in self.records}
+        if not self.fast.located:
+            return not self.passed
+        for found in self.fast.located:
+            record = by_tensor.get((found.layer, found.param))
+            if record is None or record.status != "mismatch":
+                return False
+            flagged = record.ratio is None or found.index is None
+            if not (flagged or float(record.ratio[found.index]) > 1.0):  # type: ignore[index]
+                return False
+        return True
+
+    @property
     def reproduce(self) -> str:
-        return reproduce_command(self.problem, self.candidate, self.front)
+        return reproduce_command(self.problem, self.candidate, self.front, fast=self.mode == "fast")
 
     def as_dict(self, with_ratio: bool = False) -> dict[str, Any]:
         return {
@@ -83,4 +109,7 @@ class CaseResult:
             "records": [r.as_dict(with_ratio=with_ratio) for r in self.records],
             "taylor": None if self.taylor is None else self.taylor.as_dict(),
             "reproduce": self.reproduce,
+            "mode": self.mode,
+            "fast": None if self.fast is None else self.fast.as_dict(with_time=False),
+            "fast_confirmed": self.fast_confirmed,
         }
