@@ -17,6 +17,7 @@ from harness.errors import (
     UnknownActivationError,
     UnknownLossError,
 )
+from harness.fast import FastResult, fast_check
 from harness.network import ACTIVATIONS, LOSSES
 from harness.pytest_plugin import GradientMismatch, assert_backprop_correct
 from harness.spec import NetworkSpec, Problem
@@ -28,6 +29,7 @@ __all__ = [
     "ArrayShapeError",
     "AuditReport",
     "CheckReport",
+    "FastResult",
     "Finding",
     "GradientMismatch",
     "HarnessError",
@@ -43,4 +45,5 @@ __all__ = [
     "assert_backprop_correct",
     "audit",
     "check",
+    "fast_check",
 ]

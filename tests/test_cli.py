@@ -177,3 +177,27 @@ def test_audit_layouts_rows_and_flat(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "scaled by m" in capsys.readouterr().out
     # flat without an architecture is bad usage
     assert main(["audit", f"{module}:grad", "--layout", "flat", "--report-dir", reports]) == 2
+
+
+def test_fast_mode_exit_codes_and_reproduce_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    correct = f"{META / 'loops_correct'}.py:backward"
+    wrong = f"{META / 'tanh_prime_not_squared'}.py:backward"
+    reports = ["--report-dir", str(tmp_path)]
+    assert main(["audit", correct, "--fast", "--examples", "20", *reports]) == 0
+    out = capsys.readouterr().out
+    assert "fast check passed" in out and "PASSED" in out
+    assert main(["audit", wrong, "--fast", "--examples", "20", *reports]) == 1
+    out = capsys.readouterr().out
+    assert "fast check failed" in out and "a full check confirms" in out
+    assert "entries wrong, tanh' written as 1 - tanh(z)" in out
+    minimal = _summary(tmp_path)["cases"][0]  # type: ignore[index]
+    assert minimal["mode"] == "fast" and minimal["reproduce"].endswith("--fast")
+    assert minimal["fast"]["located"] and minimal["fast_confirmed"] is True
+    one = ["--sizes", "3,4,2", "--activations", "tanh,sigmoid", "--loss", "mse", "--fast"]
+    assert main(["verify", "--candidate", wrong, *one, *reports]) == 1
+    assert main(["verify", "--candidate", correct, *one, *reports]) == 0
+    assert main(["verify", "--candidate", correct, "--fast", "--examples", "10", *reports]) == 0
+    assert main(["audit", correct, "--problem-seed", "1", *one, *reports]) == 0
+    capsys.readouterr()
