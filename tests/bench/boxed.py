@@ -1,8 +1,8 @@
 """Run one competitor in a child process that is killed when a run outlives the time box.
 
-The child (`tests.bench.competitors`) reports after its imports and after each run; the box
-applies to each run (imports get `IMPORT_ALLOWANCE` on top, outside the box). On a kill the
-runs that finished are kept; with none, the method is "> box" on that arch.
+The child (`tests.bench.competitors`) reports after its imports and after each run (the warm-up
+included); the box applies to each run (imports get `IMPORT_ALLOWANCE` on top, outside the box).
+On a kill the runs that finished are kept; with none, the method is "> box" on that arch.
 """
 
 from __future__ import annotations
@@ -54,6 +54,9 @@ def run_boxed(method: str, arch: str, box: float, runs: int, threads: int | None
             kind = event.pop("event")
             if kind == "ready":
                 result["import_s"] = event["import_s"]
+            elif kind == "warmup":
+                result["warmup_s"] = event["seconds"]
+                result["outcome"] = event["outcome"]
             elif kind == "run":
                 result["samples"].append(event["seconds"])
                 result["outcome"] = event["outcome"]

@@ -3,9 +3,10 @@
     python -m tests.bench.competitors METHOD ARCH [--runs 3] [--threads N]
 
 Prints JSON lines as it goes, so that the parent (`tests.bench.boxed`) can kill it at the time
-box and still keep what finished: ``{"event": "ready"}`` after the imports, ``{"event": "run",
-"seconds": s}`` after each run, then ``{"event": "result", ...}`` with the error. A run over
-`LONG_RUN` seconds is not repeated.
+box and still keep what finished: ``{"event": "ready"}`` after the imports, then the first call:
+if it took over `LONG_RUN` seconds it is the one ``{"event": "run", "seconds": s}``, otherwise it
+was a warm-up (``"warmup"``; torch's and jax's first calls pay for dispatch caches and tracing)
+and ``--runs`` timed runs follow. Last, ``{"event": "result", ...}`` with the error.
 
 Methods, all on the reference problem (float64, the function J(W1, b1, ..., WL, bL) with X, Y
 fixed) and each measured against ``reference.backward``:
@@ -254,6 +255,19 @@ def _naive_sympy(problem: Any, ref: Any) -> tuple[Callable[[], Any], Callable[[]
     return run, error
 
 
+def _timed(run: Callable[[], Any]) -> tuple[float, bool | str | None]:
+    """Seconds of one run, and its outcome: True/False, None (no verdict), or what it raised."""
+    start = time.perf_counter()
+    try:
+        outcome: Any = run()
+    except Exception as exc:  # a check that fails still took its time: record both
+        outcome = f"raised {type(exc).__name__}: {str(exc)[:300]}"
+    seconds = time.perf_counter() - start
+    if outcome is not None and not isinstance(outcome, str):
+        outcome = bool(outcome)
+    return seconds, outcome
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("method", choices=METHODS)
@@ -274,13 +288,14 @@ def main() -> None:
     else:
         run, error = _naive_sympy(problem, ref)
     emit(event="ready", import_s=time.perf_counter() - start)
-    for _ in range(args.runs):
-        start = time.perf_counter()
-        outcome = run()
-        seconds = time.perf_counter() - start
-        emit(event="run", seconds=seconds, outcome=None if outcome is None else bool(outcome))
-        if seconds > LONG_RUN:
-            break
+    seconds, outcome = _timed(run)
+    if seconds > LONG_RUN:  # one run is the figure: a warm-up is negligible beside it
+        emit(event="run", seconds=seconds, outcome=outcome)
+    else:  # that was the warm-up (torch/jax first-call costs), as ours get one
+        emit(event="warmup", seconds=seconds, outcome=outcome)
+        for _ in range(args.runs):
+            seconds, outcome = _timed(run)
+            emit(event="run", seconds=seconds, outcome=outcome)
     emit(event="result", **error())
 
 

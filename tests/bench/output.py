@@ -57,6 +57,10 @@ def sci(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1e}"
 
 
+def ratio(value: float) -> str:
+    return f"{value:.3g}×" if value < 100 else f"{value:,.0f}×"
+
+
 def competitor_cell(result: dict[str, Any] | None, ours: float | None) -> str:
     """``"20.9 s (310×)"``; ``"> 120 s (> 1800×)"`` over the box; ``"—"`` not run."""
     if result is None:
@@ -65,11 +69,11 @@ def competitor_cell(result: dict[str, Any] | None, ours: float | None) -> str:
         return "failed"
     if result["median"] is None:
         box = result["box_s"]
-        ratio = f" (> {box / ours:.3g}×)" if ours else ""
-        return f"> {box:g} s{ratio}" + (" (not run)" if result.get("skipped") else "")
-    ratio = f" ({result['median'] / ours:.3g}×)" if ours else ""
+        times = f" (> {ratio(box / ours)})" if ours else ""
+        return f"> {box:g} s{times}" + (" (not run)" if result.get("skipped") else "")
+    times = f" ({ratio(result['median'] / ours)})" if ours else ""
     runs = len(result["samples"])
-    return f"{seconds(result['median'])}{ratio}" + ("" if runs >= 3 else f" [{runs} run]")
+    return f"{seconds(result['median'])}{times}" + ("" if runs >= 3 else f" [{runs} run]")
 
 
 # --- tables --------------------------------------------------------------------------------------
@@ -102,8 +106,31 @@ def ours_table(data: dict[str, Any]) -> list[str]:
         [label, *(seconds(archs[a]["ours"][key]["median"]) for a in archs)]
         for key, label in FIGURES.items()
     ]
+    slowest = [archs[a]["ours"]["fd_cold_compiled"]["samples"] for a in archs]
+    rows.append(["FD cold compiled, slowest", *(seconds(max(t) if t else None) for t in slowest)])
     rows.append(["FD used (auto)", *(archs[a]["fd_kernel"] for a in archs)])
     return _table(header, rows)
+
+
+def outcome_lines(data: dict[str, Any]) -> list[str]:
+    """What fast mode said about the wrong candidate, and every competitor that did not pass."""
+    out = []
+    for a, arch in data["archs"].items():
+        said = arch["ours"]["fast_localize"].get("outcome")
+        if said:
+            where = arch["ours"]["fast_localize"]["injected"]
+            out.append(
+                f"- fast mode, {a}, dW{where['layer']}{tuple(where['index'])} off by "
+                f"{where['relative']:g}: passed={said['passed']}, located {said['located']} "
+                f"({'the injected entry' if said['found_injected'] else 'NOT the injected entry'})"
+            )
+        for method, result in arch["competitors"].items():
+            if result.get("outcome") not in (None, True):
+                out.append(f"- {COMPETITORS[method][0]} on {a}: {result['outcome']}")
+            if result["status"] == "failed":
+                tail = " ".join(str(result.get("stderr", "")).split())[-200:]
+                out.append(f"- {COMPETITORS[method][0]} on {a} failed: {tail}")
+    return out
 
 
 def floor_table(data: dict[str, Any]) -> list[str]:
@@ -217,6 +244,8 @@ def markdown(data: dict[str, Any], disagreement_lines: list[str] | None) -> str:
         "(detect + localize). Whole verdict: `check(reference.backward, problem)` with "
         "`str(report)` and `report.to_json()`.",
         "",
+        *outcome_lines(data),
+        "",
         "## Side by side (time, and its ratio to ours in this run)",
         "",
         *competitors_table(data),
@@ -224,8 +253,9 @@ def markdown(data: dict[str, Any], disagreement_lines: list[str] | None) -> str:
         "Pairing: a method that estimates every entry (gradcheck full, numdifftools, naive SymPy) "
         "is divided by our finite differences of every entry (the kernel `auto` picks); a method "
         "that checks one random direction (gradcheck fast_mode, check_grads) by our fast mode on "
-        "the passing reference. Competitors: median of 3 runs in one child process (the first "
-        "includes torch/jax warm-up), or the single run when one takes over 30 s ([1 run]). "
+        "the passing reference. Competitors: median of 3 runs in one child process after an "
+        "untimed warm-up call, or the first run alone when it takes over 30 s ([1 run]); "
+        f"torch with {s['torch_threads']} threads (as numpy's BLAS), jax with XLA's default. "
         f'Over the {s["time_box"]:g} s time box a run is killed: "> box", and the ratio is a '
         "lower bound; a method over the box on one arch is not run on larger ones (not run).",
         "",

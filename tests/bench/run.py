@@ -28,6 +28,7 @@ from tests.bench.problems import ARCHS, fd_gemm_flops, matches_issue, problem_of
 
 ROOT = Path(__file__).resolve().parents[2]
 _START = time.monotonic()
+COMPETITOR_RUNS = 3  # timed runs after a warm-up, unless the first run is over LONG_RUN
 
 
 def log(message: str) -> None:
@@ -62,8 +63,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="repeat 3, time box 30 s, one run per competitor, small GEMM probe, "
-        "no disagreement section",
+        help="repeat 3, time box 30 s, small GEMM probe, no disagreement section",
     )
     parser.add_argument(
         "--out", type=Path, default=ROOT / "reports" / "bench", help="root of the run directories"
@@ -87,7 +87,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def competitors(args: argparse.Namespace, torch_threads: int) -> dict[str, dict[str, Any]]:
     """``{arch: {method: result}}``; once a method is over the box, larger archs are not run."""
     found: dict[str, dict[str, Any]] = {a: {} for a in args.archs}
-    runs = 1 if args.quick else 3
     for method in METHODS:
         over = None
         for arch in args.archs:
@@ -101,7 +100,7 @@ def competitors(args: argparse.Namespace, torch_threads: int) -> dict[str, dict[
                 }
                 continue
             log(f"competitor {method} on {arch} (box {args.time_box:g} s) ...")
-            result = run_boxed(method, arch, args.time_box, runs, torch_threads)
+            result = run_boxed(method, arch, args.time_box, COMPETITOR_RUNS, torch_threads)
             found[arch][method] = result
             log(f"  {method} {arch}: {result['status']} {output.seconds(result['median'])}")
             if result["median"] is None:
@@ -157,7 +156,7 @@ def main(argv: list[str] | None = None) -> Path:
             "archs": args.archs,
             "skip_competitors": args.skip_competitors,
             "quick": args.quick,
-            "competitor_runs": 1 if args.quick else 3,
+            "competitor_runs": COMPETITOR_RUNS,
             "competitor_long_run_s": LONG_RUN,
             "torch_threads": torch_threads,
         },
