@@ -76,7 +76,7 @@ def _torch(
     if threads:
         torch.set_num_threads(threads)
     gc = importlib.import_module("torch.autograd.gradcheck")  # the module, not the function
-    X, Y = torch.from_numpy(problem.X), torch.from_numpy(problem.Y)
+    X, Y = torch.tensor(problem.X), torch.tensor(problem.Y)  # copies: the problem is read-only
     m, acts = problem.batch, problem.spec.activations
     inputs = tuple(
         torch.tensor(t, dtype=torch.float64, requires_grad=True)

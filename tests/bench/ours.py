@@ -154,42 +154,56 @@ def fd_cold(arch: str, kernel: str, repeat: int) -> list[float] | None:
 
 
 def measure(arch: str, problem: Problem, repeat: int, log: Callable[[str], None]) -> dict[str, Any]:
-    """All figures of ours on one problem: ``{key: {"samples": [...], "median": s, ...}}``."""
+    """All figures of ours on one problem: ``{key: {"samples": [...], "median": s, ...}}``.
+
+    A figure whose code raises is recorded as failed (``"failed": "<what it raised>"``, median
+    None) and the run goes on: one broken source must not cost the other figures of a long run.
+    """
     spec = problem.spec
     ref = reference.backward(problem.params, problem.X, problem.Y, spec.activations, spec.loss)
     figures: dict[str, Any] = {}
 
-    def record(
-        key: str, times: list[float] | None, error: float | None = None, **extra: Any
-    ) -> None:
-        figures[key] = {
-            "samples": times,
-            "median": statistics.median(times) if times else None,
-            "error": error,
-            **extra,
-        }
-        shown = "n/a" if not times else f"{statistics.median(times) * 1e3:.2f} ms"
-        log(f"  {arch} {FIGURES[key]:<24} {shown}")
+    def record(key: str, times: list[float] | None, **extra: Any) -> None:
+        median = statistics.median(times) if times else None
+        figures[key] = {"samples": times, "median": median, "error": None, **extra}
+        shown = "n/a" if median is None else f"{median * 1e3:.2f} ms"
+        log(
+            f"  {arch} {FIGURES[key]:<24} {shown}"
+            + (f"  FAILED {extra['failed']}" if "failed" in extra else "")
+        )
 
-    def warm(
-        key: str, fn: Callable[[Problem], Any], error_of: Callable[[Any], Grads] | None
+    def attempt(
+        key: str, measure_one: Callable[[], tuple[list[float] | None, dict[str, Any]]]
     ) -> None:
-        result = fn(problem)  # warm-up, and the values whose error is reported
-        error = rel_error(error_of(result), ref) if error_of else None
-        record(key, samples(lambda: fn(problem), repeat), error)
+        try:
+            times, extra = measure_one()
+        except Exception as exc:
+            record(key, None, failed=f"{type(exc).__name__}: {str(exc)[-500:]}")
+        else:
+            record(key, times, **extra)
 
-    warm("closed_form", closed_form.gradients, lambda g: g)
+    def warm(fn: Callable[[Problem], Any], error_of: Callable[[Any], Grads]) -> Callable[[], Any]:
+        def measure_one() -> tuple[list[float], dict[str, Any]]:
+            result = fn(problem)  # warm-up, and the values whose error is reported
+            error = rel_error(error_of(result), ref)
+            return samples(lambda: fn(problem), repeat), {"error": error}
+
+        return measure_one
+
+    attempt("closed_form", warm(closed_form.gradients, lambda g: g))
     disable_symbolic_disk_cache()
-    record(
-        "symbolic_cold", samples(lambda: symbolic.gradients(problem), repeat, clear_symbolic_caches)
+    attempt(
+        "symbolic_cold",
+        lambda: (samples(lambda: symbolic.gradients(problem), repeat, clear_symbolic_caches), {}),
     )
-    warm("symbolic_warm", symbolic.gradients, lambda g: g)
+    attempt("symbolic_warm", warm(symbolic.gradients, lambda g: g))
     for kernel, fn in fd_kernels().items():
         if fn is None:
             record(f"fd_{kernel}", None, note="compiled kernel not available")
-        else:
-            warm(f"fd_{kernel}", fn, lambda est: est.grads)
-        record(f"fd_cold_{kernel}", fd_cold(arch, kernel, repeat) if fn is not None else None)
+            record(f"fd_cold_{kernel}", None, note="compiled kernel not available")
+            continue
+        attempt(f"fd_{kernel}", warm(fn, lambda est: est.grads))
+        attempt(f"fd_cold_{kernel}", lambda k=kernel: (fd_cold(arch, k, repeat), {}))
 
     fast = fast_check_fn()
     wrong, where = off_by_one_entry(problem)
@@ -198,15 +212,20 @@ def measure(arch: str, problem: Problem, repeat: int, log: Callable[[str], None]
         if fast is None:
             record(key, None, note="fast mode not available yet", **extra)
             continue
-        try:  # an API still being written: a call that does not fit is n/a, not a crash
-            outcome = _describe(fast(backward, problem), extra.get("injected"))
-        except Exception as exc:
-            record(key, None, note=f"fast mode raised {type(exc).__name__}: {exc}", **extra)
-            continue
-        record(key, samples(lambda b=backward: fast(b, problem), repeat), outcome=outcome, **extra)
 
-    passed, _ = verdict(problem)
-    record("verdict", samples(lambda: verdict(problem), repeat), passed=passed)
+        def measure_fast(
+            b: Any = backward, e: dict[str, Any] = extra
+        ) -> tuple[list[float], dict[str, Any]]:
+            outcome = _describe(fast(b, problem), e.get("injected"))
+            return samples(lambda: fast(b, problem), repeat), {"outcome": outcome, **e}
+
+        attempt(key, measure_fast)
+
+    def measure_verdict() -> tuple[list[float], dict[str, Any]]:
+        passed, _ = verdict(problem)
+        return samples(lambda: verdict(problem), repeat), {"passed": passed}
+
+    attempt("verdict", measure_verdict)
     return figures
 
 

@@ -113,9 +113,13 @@ def ours_table(data: dict[str, Any]) -> list[str]:
 
 
 def outcome_lines(data: dict[str, Any]) -> list[str]:
-    """What fast mode said about the wrong candidate, and every competitor that did not pass."""
+    """Figures of ours that failed, what fast mode said about the wrong candidate, and every
+    competitor that did not pass."""
     out = []
     for a, arch in data["archs"].items():
+        for key, figure in arch["ours"].items():
+            if "failed" in figure:
+                out.append(f"- **FAILED**: {FIGURES[key]} on {a}: {figure['failed'][-300:]}")
         said = arch["ours"]["fast_localize"].get("outcome")
         if said:
             where = arch["ours"]["fast_localize"]["injected"]
