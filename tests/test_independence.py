@@ -24,11 +24,24 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES_PACKAGE = "harness.sources"
-SOURCE_ALLOWED = ("numpy", "sympy", "mpmath", "harness.network", "harness.spec", "harness.errors")
+SOURCE_ALLOWED = (
+    "numpy",
+    "sympy",
+    "mpmath",
+    "numba",  # compiles finite_diff's own loops; carries no derivatives
+    "threadpoolctl",  # sets the BLAS thread count
+    "harness.network",
+    "harness.spec",
+    "harness.errors",
+)
 DYNAMIC_IMPORTS = frozenset({"import_module", "__import__"})
 #: Sources of one kind that share code on purpose: the directional finite difference carries its
-#: differences with the finite-difference source's identities (no derivatives in either).
-SAME_KIND = {"harness.sources.directional": ("harness.sources.finite_diff",)}
+#: differences with the finite-difference source's identities (no derivatives in either), and
+#: the finite-difference source runs its compiled stages from `_fd_kernel`.
+SAME_KIND = {
+    "harness.sources.directional": ("harness.sources.finite_diff",),
+    "harness.sources.finite_diff": ("harness.sources._fd_kernel",),
+}
 
 
 def _within(name: str, package: str) -> bool:

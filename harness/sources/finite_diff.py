@@ -47,22 +47,35 @@ whose sign float64 cannot vouch for. Its grads are the quotient for the pieces z
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Final
+from typing import Final, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
+from threadpoolctl import ThreadpoolController
 
+import harness.sources._fd_kernel as _fd_kernel
 from harness.errors import SourceLimitError
 from harness.network import LEAKY_SLOPE, Array, activate, forward
 from harness.spec import NetworkSpec, Problem
 
-__all__ = ["Estimate", "estimate", "gradients"]
+__all__ = ["KERNELS", "Estimate", "compiled_available", "estimate", "gradients"]
+
+#: ``estimate(kernel=...)``: "compiled" (numba, the ``fast`` extra), "numpy", or "auto" (compiled
+#: when numba is installed).
+KERNELS: Final = ("auto", "compiled", "numpy")
 
 Mask = NDArray[np.bool_]
 Index = NDArray[np.intp]
+_Out = TypeVar("_Out")
+_Five = tuple[Array, Array, Array, Array, Array]
 
 _EPS: Final = float(np.finfo(np.float64).eps)
 _TINY: Final = float(np.finfo(np.float64).tiny)
@@ -71,6 +84,7 @@ _STEPS: Final = np.array([-1.0, 1.0])  # ΔJ(-h), ΔJ(+h)
 _AUX_STEPS: Final = np.array([-1.0, -0.5, 0.5, 1.0])  # ψ(-u), ψ(-u/2), ψ(u/2), ψ(u)
 _AUX_WEIGHTS: Final = np.array([-1.0, 2.0, -2.0, 1.0])  # ψ''' ≈ Σ w ψ / (2 (u/2)³)
 _CHUNK: Final = 2**17  # float64 elements of one (perturbations, samples, neurons) block
+_COMPILED_CHUNK: Final = 2**19  # (perturbation, sample) pairs per call of the compiled kernel
 _MAX_DZ: Final = 0.25  # largest pre-activation change the slope factor 2 holds for
 _IDENTITY_ULPS: Final = 16.0  # rounding of one smooth difference identity, in eps
 _FORWARD_ULPS: Final = 8.0  # rounding of one forward activation, in eps
@@ -345,6 +359,151 @@ def _carry(
     return (*_loss_difference(head, dZ if bce else dA, E, pool), kink)
 
 
+class _Runner:
+    """Carries one chunk of perturbations: row ``i[c]`` of Z^(l) moves by ``t[c] X_src[k[c], s]``
+    in sample s, with error ``|t[c]| E_src[k[c], s]`` (eps). Returns per perturbation and sample
+    ΔJ and its bound (eps), and per perturbation whether a step crosses a kink."""
+
+    threaded = False
+
+    def __init__(self, net: _Net) -> None:
+        self.net, self.m = net, int(net.head.two_r.shape[0])
+        self._local = threading.local()
+
+    @property
+    def pool(self) -> _Pool:
+        """This thread's work buffers."""
+        pool: _Pool | None = getattr(self._local, "pool", None)
+        if pool is None:
+            pool = self._local.pool = _Pool()
+        return pool
+
+    def chunk(self, l: int) -> int:
+        """Perturbations per call for layer l."""
+        raise NotImplementedError
+
+    def map(self, job: Callable[[Index], _Out], chunks: Sequence[Index]) -> Iterable[_Out]:
+        """``job`` on every chunk, results in order: one chunk per core at a time if threaded."""
+        if not self.threaded or len(chunks) < 2:
+            return map(job, chunks)
+        return list(_executor().map(job, chunks))
+
+    def __call__(
+        self, l: int, i: Index, k: Index, t: Array, X_src: Array, E_src: Array
+    ) -> tuple[Array, Array, Mask]:
+        raise NotImplementedError
+
+
+class _NumpyRunner(_Runner):
+    """`_carry` on (perturbations, samples, neurons) blocks of about _CHUNK elements."""
+
+    def chunk(self, l: int) -> int:
+        widest_after = max((w.shape[1] for w in self.net.WT[l + 2 :]), default=1)
+        return max(1, _CHUNK // (widest_after * self.m))
+
+    def __call__(
+        self, l: int, i: Index, k: Index, t: Array, X_src: Array, E_src: Array
+    ) -> tuple[Array, Array, Mask]:
+        dZ = (t[:, None] * X_src[k])[:, :, None]
+        E_Z = (np.abs(t)[:, None] * E_src[k])[:, :, None]
+        return _carry(self.net, l, i, dZ, E_Z, self.pool)
+
+
+class _CompiledRunner(_Runner):
+    """The same stages as `_carry`, each one fused pass of `_fd_kernel` (numba) over a block of
+    (perturbation, sample) rows, with numpy's GEMMs in between; one chunk per core at a time, on
+    threads, with BLAS held to one thread (see `_fd_kernel`)."""
+
+    threaded = True  # the stages release the GIL
+
+    def __init__(self, net: _Net) -> None:
+        super().__init__(net)
+        m = self.m
+
+        def per_sample(a: Array, n: int) -> Array:
+            return np.ascontiguousarray(np.broadcast_to(a, (m, n)))
+
+        self.layers: list[_Five] = []
+        for x, w in zip(net.layers, net.WT):
+            n = w.shape[1]
+            arrays = (x.P, x.Q, x.slope2, x.K, x.margin)
+            self.layers.append((*map(per_sample, arrays, (n,) * 5),))  # type: ignore[arg-type]
+        n_L, h = net.WT[-1].shape[1], net.head
+        self.head: _Five = (
+            per_sample(h.two_r, n_L), per_sample(h.err_d, n_L), per_sample(h.S, n_L),
+            per_sample(h.SY, n_L), per_sample(h.Y, n_L),
+        )  # fmt: skip
+        self.codes = [_fd_kernel.ACT_CODES[x.name] for x in net.layers]
+
+    def chunk(self, l: int) -> int:
+        widest_after = max((w.shape[1] for w in self.net.WT[l + 1 :]), default=1)
+        return max(1, _COMPILED_CHUNK // (widest_after * self.m))
+
+    def __call__(
+        self, l: int, i: Index, k: Index, t: Array, X_src: Array, E_src: Array
+    ) -> tuple[Array, Array, Mask]:
+        kernel, net, pool, m = _fd_kernel, self.net, self.pool, self.m
+        L, bce = len(net.layers), net.head.loss == "bce"
+        C = i.shape[0]
+        rows = i.astype(np.int64)
+        kink = np.zeros(C, dtype=bool)
+        dJ, E_J = np.empty((C, m)), np.empty((C, m))
+        last = l == L - 1
+        dA, G = pool(l, "dA", (C, m)), pool(l, "G", (C, m))
+        kernel.first_stage(
+            self.codes[l], last and bce, *self.layers[l], rows, k.astype(np.int64),
+            np.ascontiguousarray(t, dtype=np.float64), X_src, E_src, 0.0 if last else 1.0,
+            dA, G, kink,
+        )  # fmt: skip
+        if last:
+            kernel.loss(
+                bce, True, *self.head, rows, dA.reshape(-1, 1), G.reshape(-1, 1), m, dJ, E_J
+            )
+            return dJ, E_J, kink
+        q, e, abs_delta = l + 1, G, np.abs(dA)
+        last = q == L - 1
+        n_q = net.WT[q].shape[1]
+        A_q, G_q = pool(q, "dA", (C * m, n_q)), pool(q, "G", (C * m, n_q))
+        kernel.rank1_stage(
+            self.codes[q],
+            last and bce,
+            last,
+            net.WT[q],
+            rows,
+            dA,
+            G,
+            *self.layers[q],
+            A_q,
+            G_q,
+            kink,
+        )
+        for q in range(l + 2, L):
+            n_q = net.WT[q].shape[1]
+            Z, E_Z = pool(q, "dZ", (C * m, n_q)), pool(q, "E", (C * m, n_q))
+            np.matmul(A_q, net.WT[q], out=Z)
+            if q == l + 2:
+                M = net.M[l]
+                assert M is not None
+                kernel.m_bound(M[0], M[1], rows, e, abs_delta, E_Z)
+            else:
+                np.matmul(G_q, net.abs_WT[q], out=E_Z)
+            if q == L - 1 and bce:
+                A_q, G_q = Z, E_Z
+                break
+            extra = 0.0 if q == L - 1 else n_q + 1.0
+            A_q, G_q = pool(q, "dA", (C * m, n_q)), pool(q, "G", (C * m, n_q))
+            kernel.stage(self.codes[q], m, *self.layers[q], Z, E_Z, extra, A_q, G_q, kink)
+        kernel.loss(bce, False, *self.head, rows, A_q, G_q, m, dJ, E_J)
+        return dJ, E_J, kink
+
+
+@functools.cache
+def _executor() -> ThreadPoolExecutor:
+    """One worker per core this process may use, kept for the process's life."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return ThreadPoolExecutor(max_workers=max(1, cores or 1), thread_name_prefix="finite_diff")
+
+
 def _prepare(problem: Problem) -> tuple[_Net, list[Array], list[Array]]:
     """The network's arrays, with A^(0..L) and bounds on their forward rounding errors."""
     spec, params, m = problem.spec, problem.params, problem.batch
@@ -391,19 +550,53 @@ def _prepare(problem: Problem) -> tuple[_Net, list[Array], list[Array]]:
     return _Net(WT, [np.abs(w) for w in WT], inv_WT, layers, head, M), A, errA
 
 
-def estimate(problem: Problem, *, rel_step: float = 1e-9) -> Estimate:
+def compiled_available() -> bool:
+    """Whether the compiled kernel can run (numba is installed: the ``fast`` extra)."""
+    return _fd_kernel.AVAILABLE
+
+
+def estimate(problem: Problem, *, rel_step: float = 1e-9, kernel: str = "auto") -> Estimate:
     """Central differences of J for every W and b entry of ``problem``, with error bounds.
 
     The step of entry θ_e is h = rel_step · max(1, |θ_e|), made smaller where it could move some
     pre-activation by more than 1/4 (an a priori bound); the module docstring gives the method
-    and the error model. Raises `SourceLimitError` unless 0 < rel_step <= 1e-4.
+    and the error model. ``kernel``: "compiled" carries the differences in numba
+    (`harness.sources._fd_kernel`), "numpy" in numpy, "auto" compiled when numba is installed;
+    both give the same estimates and bounds, to rounding. Raises `SourceLimitError` unless
+    0 < rel_step <= 1e-4, or for an unknown kernel or "compiled" without numba.
     """
     if isinstance(rel_step, bool) or not (
         isinstance(rel_step, float | int) and 0 < rel_step <= 1e-4
     ):
         raise SourceLimitError(f"rel_step must be a number in (0, 1e-4], got {rel_step!r}")
+    if not isinstance(kernel, str) or kernel not in KERNELS:
+        raise SourceLimitError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    if kernel == "compiled" and not _fd_kernel.AVAILABLE:
+        raise SourceLimitError(
+            "kernel='compiled' needs numba: pip install 'gradcheck-harness[fast]'"
+        )
+    compiled = kernel == "compiled" or (kernel == "auto" and _fd_kernel.AVAILABLE)
+    with one_blas_thread():
+        return _estimate(problem, rel_step, _CompiledRunner if compiled else _NumpyRunner)
+
+
+def one_blas_thread() -> AbstractContextManager[object]:
+    """BLAS held to one thread: the GEMMs here are small (rows of one perturbation or chunk), and
+    on two cores a multi-threaded BLAS spends more time waking and spinning its threads than
+    computing — with the compiled kernel's own threads or any other load, several times more
+    (measured on E: 2.3 s instead of 0.24 s). Process-wide while it lasts (threadpoolctl)."""
+    limit: AbstractContextManager[object] = _blas_controller().limit(limits=1, user_api="blas")
+    return limit
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    return ThreadpoolController()  # finds the loaded BLAS libraries once (some ms)
+
+
+def _estimate(problem: Problem, rel_step: float, runner: type[_Runner]) -> Estimate:
     net, A, errA = _prepare(problem)
-    params, m, pool = problem.params, problem.batch, _Pool()
+    params, m, run = problem.params, problem.batch, runner(net)
     grads: list[tuple[Array, Array]] = []
     bounds: list[tuple[Array, Array]] = []
     steps: list[tuple[Array, Array]] = []
@@ -415,21 +608,17 @@ def estimate(problem: Problem, *, rel_step: float = 1e-9) -> Estimate:
         theta = np.hstack([W, b[:, None]])
         H = rel_step * np.maximum(1.0, np.abs(theta))
         H *= _step_scale(float(H.max() * np.abs(X_aug).max()), l, params, problem.spec)
-        C = max(1, _CHUNK // (max(problem.spec.sizes[l + 2 :], default=1) * m))
+        C = run.chunk(l)
         entries = theta.size * len(_STEPS)
         dJ, E_J, kink = np.empty(entries), np.empty(entries), np.zeros(entries, dtype=bool)
-        for p0 in range(0, entries, C):
-            p = np.arange(p0, min(p0 + C, entries))
-            entry, step = np.divmod(p, len(_STEPS))
-            i, k = np.divmod(entry, n_prev + 1)
-            t = _STEPS[step] * H[i, k]
-            dZ = (t[:, None] * X_aug[k])[:, :, None]
-            E_Z = (np.abs(t)[:, None] * E_unit[k])[:, :, None]
-            dJ_s, E_J_s, kink[p] = _carry(net, l, i, dZ, E_Z, pool)
-            dJ[p], E_J[p] = dJ_s.sum(axis=1), E_J_s.sum(axis=1)
+
+        chunks = [np.arange(p0, min(p0 + C, entries)) for p0 in range(0, entries, C)]
+        job = functools.partial(_entries, run, l, n_prev, H, X_aug, E_unit)
+        for p, (dJ_s, E_J_s, kink_p) in zip(chunks, run.map(job, chunks)):
+            dJ[p], E_J[p], kink[p] = dJ_s.sum(axis=1), E_J_s.sum(axis=1), kink_p
         D, rounding = _central(dJ.reshape(*theta.shape, 2), E_J.reshape(*theta.shape, 2), H)
         u = H.max(axis=1)[:, None] * np.abs(X_aug).max(axis=0)[None, :]  # u_is >= |h x_ks|
-        psi3 = _third_derivative_bound(net, l, u, C, pool)
+        psi3 = _third_derivative_bound(run, l, u, C)
         truncation = H**2 / 3.0 * (psi3 @ (np.abs(X_aug) ** 3).T)
         bound = rounding + truncation + _UNDERFLOW / H
         unsure: Mask = np.logical_or.reduce(kink.reshape(*theta.shape, 2), axis=2)
@@ -441,6 +630,15 @@ def estimate(problem: Problem, *, rel_step: float = 1e-9) -> Estimate:
     return Estimate(grads, bounds, undecidable, steps)
 
 
+def _entries(
+    run: _Runner, l: int, n_prev: int, H: Array, X_aug: Array, E_unit: Array, p: Index
+) -> tuple[Array, Array, Mask]:
+    """Perturbations p of layer l's (W | b), 2 per entry (-h, +h), through ``run``."""
+    entry, step = np.divmod(p, len(_STEPS))
+    i, k = np.divmod(entry, n_prev + 1)
+    return run(l, i, k, _STEPS[step] * H[i, k], X_aug, E_unit)
+
+
 def _central(dJ: Array, E_J: Array, H: Array) -> tuple[Array, Array]:
     """D = (ΔJ(+h) - ΔJ(-h))/(2h) and the bound on its rounding error."""
     dJm, dJp, Em, Ep = dJ[..., 0], dJ[..., 1], E_J[..., 0], E_J[..., 1]
@@ -448,7 +646,7 @@ def _central(dJ: Array, E_J: Array, H: Array) -> tuple[Array, Array]:
     return D, _EPS * ((Em + Ep + np.abs(dJp) + np.abs(dJm)) / (2.0 * H) + 2.0 * np.abs(D))
 
 
-def _third_derivative_bound(net: _Net, l: int, u: Array, C: int, pool: _Pool) -> Array:
+def _third_derivative_bound(run: _Runner, l: int, u: Array, C: int) -> Array:
     """|ψ_is'''| + its rounding bound for every row i and sample s of Z^(l) (n_l, m).
 
     Row i moves by a different v = step · u_is in each sample at once; samples do not interact,
@@ -457,11 +655,15 @@ def _third_derivative_bound(net: _Net, l: int, u: Array, C: int, pool: _Pool) ->
     n_l, m = u.shape
     total = n_l * len(_AUX_STEPS)
     psi, E_psi = np.empty((total, m)), np.empty((total, m))
-    for p0 in range(0, total, C):
-        p = np.arange(p0, min(p0 + C, total))
+    no_error = np.zeros_like(u)
+
+    def rows_of(p: Index) -> tuple[Array, Array, Mask]:
         i, step = np.divmod(p, len(_AUX_STEPS))
-        dZ = (_AUX_STEPS[step][:, None] * u[i])[:, :, None]
-        psi[p], E_psi[p], _ = _carry(net, l, i, dZ, np.zeros_like(dZ), pool)
+        return run(l, i, i, _AUX_STEPS[step], u, no_error)
+
+    chunks = [np.arange(p0, min(p0 + C, total)) for p0 in range(0, total, C)]
+    for p, (psi_p, E_psi_p, _) in zip(chunks, run.map(rows_of, chunks)):
+        psi[p], E_psi[p] = psi_p, E_psi_p
     psi, E_psi = psi.reshape(n_l, -1, m), E_psi.reshape(n_l, -1, m)
     v3 = 2.0 * (u / 2.0) ** 3
     psi3 = np.abs(np.einsum("k,iks->is", _AUX_WEIGHTS, psi)) / v3

@@ -19,13 +19,16 @@ from numpy.typing import NDArray
 
 from harness.errors import SourceLimitError
 from harness.network import ACTIVATIONS
-from harness.sources import finite_diff
+from harness.sources import _fd_kernel, finite_diff
 from harness.sources.finite_diff import Estimate, estimate, gradients
 from harness.spec import NetworkSpec, Problem
 
 LD = np.longdouble
 LongArray = NDArray[np.longdouble]
 EPS = float(np.finfo(np.float64).eps)
+
+#: Both paths of the estimate: pure numpy, and the compiled kernel where numba is installed.
+KERNELS = ["numpy", *(["compiled"] if _fd_kernel.AVAILABLE else [])]
 
 pytestmark = pytest.mark.skipif(
     np.finfo(LD).eps > 1e-18, reason="needs an extended-precision np.longdouble for the truth"
@@ -127,14 +130,15 @@ SPECS = _specs()
 # --- the bound holds, and is tight ------------------------------------------------------------
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("case", SPECS, ids=map(_id, SPECS))
 def test_every_decidable_entry_is_within_its_bound_of_the_truth(
-    case: tuple[NetworkSpec, int],
+    case: tuple[NetworkSpec, int], kernel: str
 ) -> None:
     spec, batch = case
     for seed in (0, 1):
         problem = Problem.random(spec, batch, seed=seed)
-        est = estimate(problem)
+        est = estimate(problem, kernel=kernel)
         for tensors in (est.grads, est.bound, est.step):
             for t, (W, b) in zip(tensors, problem.params):
                 assert (t[0].shape, t[1].shape) == (W.shape, b.shape)
@@ -147,13 +151,14 @@ def test_every_decidable_entry_is_within_its_bound_of_the_truth(
         _assert_within_bound(problem, est)
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("case", SPECS, ids=map(_id, SPECS))
 def test_the_bound_is_tight_enough_to_catch_a_relative_error_of_1e_6(
-    case: tuple[NetworkSpec, int],
+    case: tuple[NetworkSpec, int], kernel: str
 ) -> None:
     spec, batch = case
     problem = Problem.random(spec, batch, seed=2, weight_scale=1.0)
-    est = estimate(problem)
+    est = estimate(problem, kernel=kernel)
     for l, (bound, truth) in enumerate(zip(_tensors(est.bound), _tensors(true_gradients(problem)))):
         scale = float(np.max(np.abs(truth)))
         # (+ the bound's floor for subnormal intermediates, 2^-960/h, where all of g is 0)
@@ -205,11 +210,12 @@ def test_larger_steps_are_covered_by_the_truncation_term(
     ids=lambda s: "-".join(s.activations) + "_" + s.loss,
 )
 @pytest.mark.parametrize("weight_scale", [10.0, 1000.0])
+@pytest.mark.parametrize("kernel", KERNELS)
 def test_saturated_networks_give_finite_estimates_within_their_bounds(
-    spec: NetworkSpec, weight_scale: float
+    spec: NetworkSpec, weight_scale: float, kernel: str
 ) -> None:
     problem = Problem.random(spec, 6, seed=5, weight_scale=weight_scale)
-    est = estimate(problem)
+    est = estimate(problem, kernel=kernel)
     decidable = [~u for u in _tensors(est.undecidable)]
     assert all(np.all(np.isfinite(g)) for g in _tensors(est.grads))
     assert all(np.all(np.isfinite(b[d])) for b, d in zip(_tensors(est.bound), decidable))
