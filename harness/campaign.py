@@ -27,6 +27,7 @@ from harness.fast import fast_check, gradients_of
 from harness.spec import Problem
 from harness.strategies import network_specs, problems
 from harness.taylor import taylor_check
+from harness.threads import one_blas_thread
 
 __all__ = [
     "MODES",
@@ -97,7 +98,8 @@ def fast_case(
         grads = gradients_of(call.output, problem)
     except HarnessError:
         return replace(_full_verdict(problem, call, candidate, front), mode="fast")
-    fast = fast_check(grads, problem, seed=seed)
+    with one_blas_thread():
+        fast = fast_check(grads, problem, seed=seed)
     if not fast.passed:
         return replace(_full_verdict(problem, call, candidate, front), mode="fast", fast=fast)
     records = []
@@ -112,6 +114,11 @@ def fast_case(
 def _full_verdict(
     problem: Problem, call: CallResult, candidate: str | None, front: str
 ) -> CaseResult:
+    with one_blas_thread():  # small GEMMs: see harness.threads
+        return _verdict(problem, call, candidate, front)
+
+
+def _verdict(problem: Problem, call: CallResult, candidate: str | None, front: str) -> CaseResult:
     sources = evaluate_sources(problem)
     records = compare(problem, call.output, sources)
     values_usable = all(r.status not in ("count", "shape", "dtype", "nonfinite") for r in records)

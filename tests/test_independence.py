@@ -29,7 +29,7 @@ SOURCE_ALLOWED = (
     "sympy",
     "mpmath",
     "numba",  # compiles finite_diff's own loops; carries no derivatives
-    "threadpoolctl",  # sets the BLAS thread count
+    "harness.threads",  # sets the BLAS thread count
     "harness.network",
     "harness.spec",
     "harness.errors",

@@ -52,19 +52,18 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Final, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
-from threadpoolctl import ThreadpoolController
 
 import harness.sources._fd_kernel as _fd_kernel
 from harness.errors import SourceLimitError
 from harness.network import LEAKY_SLOPE, Array, activate, forward
 from harness.spec import NetworkSpec, Problem
+from harness.threads import one_blas_thread
 
 __all__ = ["KERNELS", "Estimate", "compiled_available", "estimate", "gradients"]
 
@@ -578,20 +577,6 @@ def estimate(problem: Problem, *, rel_step: float = 1e-9, kernel: str = "auto") 
     compiled = kernel == "compiled" or (kernel == "auto" and _fd_kernel.AVAILABLE)
     with one_blas_thread():
         return _estimate(problem, rel_step, _CompiledRunner if compiled else _NumpyRunner)
-
-
-def one_blas_thread() -> AbstractContextManager[object]:
-    """BLAS held to one thread: the GEMMs here are small (rows of one perturbation or chunk), and
-    on two cores a multi-threaded BLAS spends more time waking and spinning its threads than
-    computing — with the compiled kernel's own threads or any other load, several times more
-    (measured on E: 2.3 s instead of 0.24 s). Process-wide while it lasts (threadpoolctl)."""
-    limit: AbstractContextManager[object] = _blas_controller().limit(limits=1, user_api="blas")
-    return limit
-
-
-@functools.cache
-def _blas_controller() -> ThreadpoolController:
-    return ThreadpoolController()  # finds the loaded BLAS libraries once (some ms)
 
 
 def _estimate(problem: Problem, rel_step: float, runner: type[_Runner]) -> Estimate:
