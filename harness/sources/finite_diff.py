@@ -599,8 +599,8 @@ def _estimate(problem: Problem, rel_step: float, runner: type[_Runner]) -> Estim
 
         chunks = [np.arange(p0, min(p0 + C, entries)) for p0 in range(0, entries, C)]
         job = functools.partial(_entries, run, l, n_prev, H, X_aug, E_unit)
-        for p, (dJ_s, E_J_s, kink_p) in zip(chunks, run.map(job, chunks)):
-            dJ[p], E_J[p], kink[p] = dJ_s.sum(axis=1), E_J_s.sum(axis=1), kink_p
+        for p, (dJ_p, E_J_p, kink_p) in zip(chunks, run.map(job, chunks)):
+            dJ[p], E_J[p], kink[p] = dJ_p, E_J_p, kink_p
         D, rounding = _central(dJ.reshape(*theta.shape, 2), E_J.reshape(*theta.shape, 2), H)
         u = H.max(axis=1)[:, None] * np.abs(X_aug).max(axis=0)[None, :]  # u_is >= |h x_ks|
         psi3 = _third_derivative_bound(run, l, u, C)
@@ -618,10 +618,12 @@ def _estimate(problem: Problem, rel_step: float, runner: type[_Runner]) -> Estim
 def _entries(
     run: _Runner, l: int, n_prev: int, H: Array, X_aug: Array, E_unit: Array, p: Index
 ) -> tuple[Array, Array, Mask]:
-    """Perturbations p of layer l's (W | b), 2 per entry (-h, +h), through ``run``."""
+    """Perturbations p of layer l's (W | b), 2 per entry (-h, +h), through ``run``: ΔJ and its
+    bound summed over the samples (so a chunk's result is small while others are computed)."""
     entry, step = np.divmod(p, len(_STEPS))
     i, k = np.divmod(entry, n_prev + 1)
-    return run(l, i, k, _STEPS[step] * H[i, k], X_aug, E_unit)
+    dJ, E_J, kink = run(l, i, k, _STEPS[step] * H[i, k], X_aug, E_unit)
+    return dJ.sum(axis=1), E_J.sum(axis=1), kink
 
 
 def _central(dJ: Array, E_J: Array, H: Array) -> tuple[Array, Array]:
