@@ -85,10 +85,10 @@ def fd_kernels() -> dict[str, Callable[[Problem], Any] | None]:
     available = getattr(finite_diff, "compiled_available", lambda: False)()
 
     def numpy_kernel(problem: Problem) -> Any:
-        return finite_diff.estimate(problem, kernel="numpy")  # type: ignore[call-arg]
+        return finite_diff.estimate(problem, kernel="numpy")
 
     def compiled_kernel(problem: Problem) -> Any:
-        return finite_diff.estimate(problem, kernel="compiled")  # type: ignore[call-arg]
+        return finite_diff.estimate(problem, kernel="compiled")
 
     return {"numpy": numpy_kernel, "compiled": compiled_kernel if available else None}
 
@@ -96,13 +96,13 @@ def fd_kernels() -> dict[str, Callable[[Problem], Any] | None]:
 def fast_check_fn() -> Callable[..., Any] | None:
     """`harness.fast.fast_check`, else ``check(..., mode="fast")``, else None (not landed)."""
     try:
-        from harness import fast  # type: ignore[attr-defined]
+        from harness import fast
 
-        return fast.fast_check  # type: ignore[no-any-return]
+        return fast.fast_check
     except (ImportError, AttributeError):
         pass
     if "mode" in inspect.signature(check).parameters:
-        return lambda backward, problem: check(backward, problem, mode="fast")  # type: ignore[call-arg]
+        return lambda backward, problem: check(backward, problem, mode="fast")
     return None
 
 
@@ -169,7 +169,7 @@ def measure(arch: str, problem: Problem, repeat: int, log: Callable[[str], None]
         shown = "n/a" if median is None else f"{median * 1e3:.2f} ms"
         log(
             f"  {arch} {FIGURES[key]:<24} {shown}"
-            + (f"  FAILED {extra['failed']}" if "failed" in extra else "")
+            + (f"  FAILED {extra['failed'].splitlines()[-1]}" if "failed" in extra else "")
         )
 
     def attempt(
@@ -247,5 +247,8 @@ def _describe(result: Any, injected: dict[str, Any] | None = None) -> dict[str, 
         ],
         "found_injected": found,
         "evaluations": getattr(result, "evaluations", None),
+        "observed": getattr(result, "observed", None),  # g·v
+        "expected": getattr(result, "expected", None),  # the directional difference D
+        "tolerance": getattr(result, "tolerance", None),
         "text": str(result)[:400],
     }

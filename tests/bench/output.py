@@ -103,13 +103,30 @@ def ours_table(data: dict[str, Any]) -> list[str]:
     archs = data["archs"]
     header = ["ours (median)", *(f"{a} P={archs[a]['params']}" for a in archs)]
     rows = [
-        [label, *(seconds(archs[a]["ours"][key]["median"]) for a in archs)]
+        [label, *(_ours_cell(archs[a]["ours"][key]) for a in archs)]
         for key, label in FIGURES.items()
     ]
     slowest = [archs[a]["ours"]["fd_cold_compiled"]["samples"] for a in archs]
     rows.append(["FD cold compiled, slowest", *(seconds(max(t) if t else None) for t in slowest)])
     rows.append(["FD used (auto)", *(archs[a]["fd_kernel"] for a in archs)])
     return _table(header, rows)
+
+
+def _ours_cell(figure: dict[str, Any]) -> str:
+    """The median; "FAILED" if the code raised; "(missed)" if fast mode did not find the entry."""
+    if "failed" in figure:
+        return "FAILED"
+    missed = figure.get("outcome", {}).get("found_injected") is False
+    return seconds(figure["median"]) + (" (missed)" if missed else "")
+
+
+def _gap(said: dict[str, Any]) -> str:
+    """``"; |g·v - D| 1.9e-06, tolerance 2.8e-05"``, when the fast result says so."""
+    try:
+        gap = abs(float(said["observed"]) - float(said["expected"]))
+        return f"; |g·v - D| {gap:.2g}, tolerance {float(said['tolerance']):.2g}"
+    except (KeyError, TypeError, ValueError):
+        return ""
 
 
 def outcome_lines(data: dict[str, Any]) -> list[str]:
@@ -119,14 +136,16 @@ def outcome_lines(data: dict[str, Any]) -> list[str]:
     for a, arch in data["archs"].items():
         for key, figure in arch["ours"].items():
             if "failed" in figure:
-                out.append(f"- **FAILED**: {FIGURES[key]} on {a}: {figure['failed'][-300:]}")
+                said = figure["failed"].strip().splitlines()[-1]
+                out.append(f"- **FAILED**: {FIGURES[key]} on {a}: {said} (bench.json has more)")
         said = arch["ours"]["fast_localize"].get("outcome")
         if said:
             where = arch["ours"]["fast_localize"]["injected"]
+            found = "the injected entry" if said["found_injected"] else "NOT the injected entry"
             out.append(
                 f"- fast mode, {a}, dW{where['layer']}{tuple(where['index'])} off by "
                 f"{where['relative']:g}: passed={said['passed']}, located {said['located']} "
-                f"({'the injected entry' if said['found_injected'] else 'NOT the injected entry'})"
+                f"({found})" + _gap(said)
             )
         for method, result in arch["competitors"].items():
             if result.get("outcome") not in (None, True):
