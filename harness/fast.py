@@ -1,33 +1,59 @@
 """Fast mode: one random direction instead of every entry; group testing finds a wrong entry.
 
-Detect. Draw a Rademacher direction v (every entry ±1, from ``numpy.random.default_rng(seed)``)
-and compare the candidate's g·v with the directional central difference D ≈ ∇J·v of
-`harness.sources.directional`. A correct float64 backprop has each entry within the error
-model's bound tol_e of the truth (`harness.tolerance`, the same per-entry bound the full check
-uses), so it passes when
+Detect. After the candidate's output is fixed, draw a Rademacher direction v (every entry ±1,
+from ``numpy.random.default_rng(seed)``). Cut every (layer, tensor) block of θ into dyadic
+pieces S (below) and test each piece on its own: the candidate's g·v_S against the
+directional central difference D_S ≈ ∇J·v_S of `harness.sources.directional` along v
+restricted to S, all pieces in one batched pass. The piece passes when
 
-    |g·v - D| <= Σ_e tol_e |v_e| + D's error bound + the rounding of g·v.
+    |g·v_S - D_S| <= λ sqrt(Σ_(e∈S) tol_e²) + bound(D_S) + the rounding of g·v_S and of the sum,
 
-Since |v_e| = 1, a single wrong entry shifts g·v by its whole error and nothing can compensate
-it: one direction always sees it once the error exceeds that tolerance. Several wrong entries
-may cancel along one direction; that is the probabilistic part of a fast check.
+with tol_e the error model's per-entry bound (`harness.tolerance`, as in the full check).
 
-Localize. On a failure every (layer, tensor) block is tested with v restricted to it; in each
-failing block the entries (row-major) are halved, both halves tested, and the failing half
-followed down to one entry: about log2(size) tests per block. When both halves fail, or the
-entry found does not account for the whole block's discrepancy, more wrong entries may exist.
+Why λ sqrt(Σ tol²), and which λ. A correct float64 backprop has errors e_e = g_e - ∂J/∂θ_e
+with |e_e| <= tol_e, and they are fixed before v is drawn. Then Σ_S e_e v_e is a sum of
+independent, zero-mean terms in [-tol_e, tol_e], and Hoeffding's inequality gives
 
-What it can catch. The tolerance sums the per-entry bounds of every entry v touches, so the
-smallest single-entry error fast mode detects is about Σ_e tol_e (printed as ``tolerance``),
-P times what the full per-entry check resolves for an entry of average bound. The halving tests
-only shrink it. g·v is summed from prefix sums in extended precision with its rounding bound.
+    P(|Σ_(e∈S) e_e v_e| > λ sqrt(Σ_(e∈S) tol_e²)) <= 2 exp(-λ²/2)
+
+for each fixed set S. g·v_S - D_S is that sum plus D_S's error (at most bound(D_S), for every v)
+plus rounding (bounded deterministically), so a correct candidate fails the test of S only on
+that event. The sets a fast check can ever test are fixed in advance: the nodes of each block's
+halving tree (entries in row-major order, [lo, hi) split at (lo + hi) // 2: 2n - 1 nodes for a
+block of n entries; the first pieces are nodes too) and, after a localization, a node minus
+the one entry found (n more). With N = Σ_blocks (3n - 1) < 3P sets, a union bound puts the
+probability that *any* test of a fast check fails on a correct backprop at N · 2 exp(-λ²/2),
+so λ = sqrt(2 ln(2N / 1e-12)) keeps the false-alarm probability of the whole check <= 1e-12,
+whatever the check's adaptive choices (λ ≈ 8.9 for arch E's P = 26,506). No whole-vector test
+is made: a single wrong entry is seen at least as well by its own piece (whose tolerance is
+smaller), and the union bound would only grow.
+
+The first pieces. Each block starts as one piece; then the piece with the largest
+sqrt(Σ tol²) is halved, until there are `_PIECES_PER_BLOCK` pieces per block: the pieces'
+tolerances are evened out where they were widest (on arch E, layer 1 dW and layer 3 dW).
+More pieces catch smaller errors and cost one directional difference each.
+
+Localize. Each failing piece is halved: the first half is measured, the second half's D is
+the piece's D minus it (∇J·v is linear in v; the two bounds add), each half tested with its own
+tolerance, and the failing half followed down to one entry: one directional difference per
+level. When both halves fail, or the piece minus the entry found still fails, more wrong
+entries may exist; when neither half fails alone, the piece is reported without an index.
+
+What it can catch. A single entry off by δ is seen when |δ| exceeds its piece's tolerance plus
+the rest of the piece's actual error, which stays below λ sqrt(Σ tol²) except with probability
+2 exp(-λ²/2): so |δ| > 2 · tolerance always suffices, and for a float64 backprop, whose actual
+errors are far below tol_e, |δ| > tolerance does. On arch E the tolerances are ~1e-7 to 1e-6
+absolute, i.e. λ sqrt(|S|) times an entry's own bound, which is ~1e-7 to 1e-6 of the entry:
+what that catches, tensor by tensor, is in the README's Fast mode section.
 """
 
 from __future__ import annotations
 
+import heapq
+import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Final
 
@@ -40,10 +66,22 @@ from harness.sources import closed_form, directional
 from harness.spec import Problem
 from harness.tolerance import backprop_bound
 
-__all__ = ["FastResult", "Located", "fast_check", "gradients_of"]
+__all__ = [
+    "FALSE_ALARM",
+    "FastResult",
+    "Located",
+    "false_alarm_lambda",
+    "fast_check",
+    "gradients_of",
+]
 
 _EPS_SUM: Final = float(np.finfo(np.longdouble).eps)  # 2^-63 on x86, 2^-52 where it is double
+_EPS64: Final = float(np.finfo(np.float64).eps)
 _PARAMS: Final = ("W", "b")
+#: The false-alarm probability of one whole fast check on a correct backprop (module doc).
+FALSE_ALARM: Final = 1e-12
+#: First pieces per (layer, tensor) block (module doc).
+_PIECES_PER_BLOCK: Final = 4
 
 
 @dataclass(frozen=True)
@@ -109,11 +147,13 @@ class Located:
 
 @dataclass(frozen=True)
 class FastResult:
-    """The fast verdict: one random direction, and on failure the entries group testing found.
+    """The fast verdict: one random direction tested in pieces, and on failure the entries
+    group testing found.
 
-    ``observed`` is g·v, ``expected`` the directional difference D, ``tolerance`` what they
-    may differ by; ``evaluations`` counts directional differences (the first one included);
-    ``seconds`` excludes the candidate's call.
+    ``observed`` (g·v_S), ``expected`` (the directional difference D_S) and ``tolerance`` are
+    those of the piece ``worst`` that came closest to its tolerance (or exceeded it most), out
+    of ``pieces`` first pieces; ``evaluations`` counts directional differences (the first
+    pieces included); ``seconds`` excludes the candidate's call.
     """
 
     passed: bool
@@ -121,6 +161,8 @@ class FastResult:
     observed: float
     expected: float
     tolerance: float
+    worst: str
+    pieces: int
     located: tuple[Located, ...]
     evaluations: int
     seconds: float
@@ -130,16 +172,16 @@ class FastResult:
     def summary(self) -> str:
         delta = abs(self.observed - self.expected)
         numbers = (
-            f"g·v {self.observed:.6g}, directional difference {self.expected:.6g}, "
-            f"|Δ| {delta:.1e} vs tolerance {self.tolerance:.1e}"
+            f"closest to its tolerance: {self.worst}, g·v {self.observed:.6g}, directional "
+            f"difference {self.expected:.6g}, |Δ| {delta:.1e} vs tolerance {self.tolerance:.1e}"
         )
         if self.undecidable:
-            return f"fast check undecidable: the step crosses a ReLU-type kink ({numbers})"
+            return f"fast check undecidable: a step crosses a ReLU-type kink ({numbers})"
         if self.passed:
             return (
-                f"fast check passed: one random ±1 direction (seed {self.seed}) agrees "
-                f"({numbers}); a single wrong entry beyond the tolerance is always seen, "
-                f"several may cancel"
+                f"fast check passed: one random ±1 direction (seed {self.seed}) agrees on all "
+                f"{self.pieces} pieces ({numbers}); false-alarm probability <= {FALSE_ALARM:.0e}; "
+                f"a single wrong entry beyond its piece's tolerance is seen, several may cancel"
             )
         found = "; ".join(str(x) for x in self.located) or "no single block fails alone"
         return (
@@ -154,6 +196,8 @@ class FastResult:
             "observed": self.observed,
             "expected": self.expected,
             "tolerance": self.tolerance,
+            "worst": self.worst,
+            "pieces": self.pieces,
             "located": [x.as_dict() for x in self.located],
             "evaluations": self.evaluations,
             "seed": self.seed,
@@ -189,50 +233,52 @@ def gradients_of(output: Any, problem: Problem) -> list[tuple[Array, Array]]:
     return grads
 
 
+def false_alarm_lambda(problem: Problem, probability: float = FALSE_ALARM) -> float:
+    """λ with N · 2 exp(-λ²/2) = ``probability``, N the number of sets a fast check of
+    ``problem`` can test (see the module doc)."""
+    sizes = [int(np.prod(shape)) for pair in problem.spec.param_shapes for shape in pair]
+    N = sum(3 * n - 1 for n in sizes)
+    return math.sqrt(2.0 * math.log(2.0 * N / probability)) * (1.0 + 1e-12)
+
+
 @dataclass(frozen=True)
 class _Block:
     """One (layer, tensor): its entries flat (row-major), v and tol_e, and range sums."""
 
     layer: int  # 0-based
     k: int  # 0: W, 1: b
+    shapes: tuple[tuple[int, ...], ...]  # (W's, b's) of this layer
     g: Array
     v: Array
     tol: Array
 
-    @classmethod
-    def of(cls, layer: int, k: int, g: Array, v: Array, tol: Array) -> _Block:
-        return cls(layer, k, g.ravel(), v.ravel(), tol.ravel())
-
     @cached_property
-    def _prefix(self) -> tuple[Array, Array, Array]:
-        """Prefix sums of g·v, |g| and tol_e in extended precision (built on a failure)."""
-        x = np.stack([self.g * self.v, np.abs(self.g), self.tol]).astype(np.longdouble)
-        zero = np.zeros((3, 1), dtype=np.longdouble)
-        gv, g_abs, tol = np.concatenate([zero, np.cumsum(x, axis=1)], axis=1)
-        return gv, g_abs, tol
+    def _prefix(self) -> tuple[Array, Array, Array, Array]:
+        """Prefix sums of g·v, |g|, tol_e² and tol_e in extended precision."""
+        x = np.stack([self.g * self.v, np.abs(self.g), self.tol**2, self.tol])
+        zero = np.zeros((4, 1), dtype=np.longdouble)
+        gv, g_abs, tol2, tol = np.concatenate([zero, np.cumsum(x.astype(np.longdouble), 1)], 1)
+        return gv, g_abs, tol2, tol
 
-    def total(self) -> tuple[float, float]:
-        """`sums` over the whole block, without prefix sums."""
-        x = np.stack([self.g * self.v, np.abs(self.g), self.tol]).astype(np.longdouble)
-        gv, g_abs, tol = x.sum(axis=1)
-        n = self.g.size
-        rounding = _EPS_SUM * n * float(g_abs + tol)
-        return float(gv), float(tol) + rounding + float(np.spacing(abs(gv)) + np.spacing(tol))
+    def sums(self, lo: int, hi: int, minus: int | None = None) -> tuple[float, float, float]:
+        """Over [lo, hi) (without entry ``minus``): Σ g_e v_e, an upper bound on
+        sqrt(Σ tol_e²), and the rounding of the first. A prefix sum to index i in precision u
+        is off by at most i u Σ|x|; each conversion to float64 by an ulp."""
+        gv_prefix, g_abs, tol2_prefix, _ = self._prefix
+        gv = gv_prefix[hi] - gv_prefix[lo]
+        tol2 = tol2_prefix[hi] - tol2_prefix[lo]
+        if minus is not None:
+            gv -= self.g[minus] * self.v[minus]
+            tol2 -= np.longdouble(self.tol[minus]) ** 2
+        count = lo + hi + 4
+        tol2 += _EPS_SUM * count * tol2_prefix[hi]
+        sigma = math.sqrt(max(float(tol2), 0.0)) * (1.0 + 4.0 * _EPS64)
+        rounding = _EPS_SUM * count * float(g_abs[hi]) + float(np.spacing(abs(float(gv))))
+        return float(gv), sigma, rounding
 
-    def sums(self, lo: int, hi: int) -> tuple[float, float]:
-        """(Σ g_e v_e over [lo, hi), Σ tol_e + the rounding of both sums there). A prefix sum
-        to index i in precision u is off by at most i u Σ|x|; the conversion by half an ulp."""
-        gv_prefix, g_abs, tol_prefix = self._prefix
-        gv = float(gv_prefix[hi] - gv_prefix[lo])
-        tol = float(tol_prefix[hi] - tol_prefix[lo])
-        rounding = _EPS_SUM * (lo + hi + 2) * float(g_abs[hi] + tol_prefix[hi])
-        return gv, tol + rounding + float(np.spacing(abs(gv)) + np.spacing(tol))
-
-    def direction(
-        self, depth: int, lo: int, hi: int, shapes: Sequence[tuple[int, ...]]
-    ) -> list[tuple[Array, Array] | None]:
+    def direction(self, depth: int, lo: int, hi: int) -> list[tuple[Array, Array] | None]:
         """v restricted to entries [lo, hi) of this block, zero elsewhere."""
-        W_shape, b_shape = shapes
+        W_shape, b_shape = self.shapes
         flat = np.zeros(self.v.size)
         flat[lo:hi] = self.v[lo:hi]
         pair = (
@@ -244,6 +290,40 @@ class _Block:
         direction[self.layer] = pair
         return direction
 
+    def where(self, lo: int, hi: int) -> str:
+        return f"layer {self.layer + 1} d{_PARAMS[self.k]} entries {lo}:{hi} (row-major)"
+
+
+@dataclass(frozen=True)
+class _Test:
+    """One piece [lo, hi) of a block against its directional difference D (bound ``D_bound``)."""
+
+    block: _Block
+    lo: int
+    hi: int
+    D: float
+    D_bound: float
+    undecidable: bool
+    lam: float
+    minus: int | None = None
+
+    @cached_property
+    def numbers(self) -> tuple[float, float, float]:
+        """(g·v_S, D_S, tolerance)."""
+        gv, sigma, rounding = self.block.sums(self.lo, self.hi, self.minus)
+        tolerance = self.lam * sigma + self.D_bound + rounding
+        return gv, self.D, tolerance + float(np.spacing(tolerance))
+
+    @property
+    def ratio(self) -> float:
+        gv, D, tolerance = self.numbers
+        return abs(gv - D) / tolerance if tolerance > 0 else math.inf * abs(gv - D)
+
+    @property
+    def fails(self) -> bool:
+        gv, D, tolerance = self.numbers
+        return not self.undecidable and abs(gv - D) > tolerance + float(np.spacing(abs(gv - D)))
+
 
 def fast_check(
     candidate: Callable[..., Any] | Sequence[tuple[Array, Array]],
@@ -252,11 +332,12 @@ def fast_check(
     seed: int = 0,
 ) -> FastResult:
     """Fast-check a backprop (a callable following the plug-in contract, or its output
-    ``[(dW1, db1), ...]``) on ``problem``: one random direction, group testing on failure.
+    ``[(dW1, db1), ...]``) on ``problem``: one random direction in pieces, group testing on
+    failure.
 
-    The candidate is called once on copies of the problem's arrays; what it raises propagates.
-    Malformed gradients raise a `HarnessError` (`harness.audit.check` with ``mode="fast"``
-    turns them into findings instead).
+    The candidate is called once on copies of the problem's arrays, before v is drawn; what it
+    raises propagates. Malformed gradients raise a `HarnessError` (`harness.audit.check` with
+    ``mode="fast"`` turns them into findings instead).
     """
     if not isinstance(problem, Problem):
         raise HarnessError(f"problem must be a harness.Problem, got {type(problem).__name__}")
@@ -276,47 +357,57 @@ def fast_check(
 
 def _fast(
     grads: list[tuple[Array, Array]], problem: Problem, seed: int
-) -> tuple[bool, bool, float, float, float, tuple[Located, ...], int]:
+) -> tuple[bool, bool, float, float, float, str, int, tuple[Located, ...], int]:
     tol = backprop_bound(problem, closed_form.magnitudes(problem))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)  # drawn after the candidate's output is fixed
     shapes = problem.spec.param_shapes
+    depth = problem.spec.depth
     v = [(_rademacher(rng, W_shape), _rademacher(rng, b_shape)) for W_shape, b_shape in shapes]
     blocks = [
-        _Block.of(l, k, grads[l][k], v[l][k], tol[l][k])
-        for l in range(problem.spec.depth)
+        _Block(l, k, shapes[l], grads[l][k].ravel(), v[l][k].ravel(), tol[l][k].ravel())
+        for l in range(depth)
         for k in (0, 1)
     ]
-    net = directional.prepare(problem)
-    full = directional.along(net, [v])
-    evaluations = 1
-    observed, tolerance = 0.0, 0.0
-    for block in blocks:
-        gv, t = block.total()
-        observed += gv
-        tolerance += t
-    expected = float(full.value[0])
-    tolerance += float(full.bound[0]) + 4.0 * float(np.spacing(abs(observed) + abs(expected)))
-    numbers = (observed, expected, tolerance)
-    if bool(full.undecidable[0]):
-        return False, True, *numbers, (), evaluations
-    if abs(observed - expected) <= tolerance:
-        return True, False, *numbers, (), evaluations
-    depth = problem.spec.depth
-    per_block = directional.along(
-        net, [b.direction(depth, 0, b.g.size, shapes[b.layer]) for b in blocks]
-    )
-    evaluations += len(blocks)
+    lam = false_alarm_lambda(problem)
+    pieces = _first_pieces(blocks)
+    first = directional.along(net := directional.prepare(problem),
+                              [b.direction(depth, lo, hi) for b, lo, hi in pieces])  # fmt: skip
+    tests = [
+        _Test(b, lo, hi, float(D), float(bound), bool(unsure), lam)
+        for (b, lo, hi), D, bound, unsure in zip(
+            pieces, first.value, first.bound, first.undecidable
+        )
+    ]
+    evaluations = len(tests)
+    worst = max(tests, key=lambda x: x.ratio)
+    numbers = (*worst.numbers, worst.block.where(worst.lo, worst.hi), len(tests))
+    failing = [x for x in tests if x.fails]
+    if not failing:
+        undecidable = any(x.undecidable for x in tests)
+        return not undecidable, undecidable, *numbers, (), evaluations
     located = []
-    for block, D, bound, unsure in zip(
-        blocks, per_block.value, per_block.bound, per_block.undecidable
-    ):
-        gv, t = block.total()
-        if not unsure and _fails(gv, float(D), t + float(bound)):
-            whole = (gv, float(D), t + float(bound))
-            found, used = _halve(net, block, shapes[block.layer], depth, whole)
-            located.append(found)
-            evaluations += used
+    for test in failing:
+        found, used = _halve(net, test, depth)
+        located.append(found)
+        evaluations += used
     return False, False, *numbers, tuple(located), evaluations
+
+
+def _first_pieces(blocks: list[_Block]) -> list[tuple[_Block, int, int]]:
+    """Every block, then the piece with the widest sqrt(Σ tol²) halved until there are
+    `_PIECES_PER_BLOCK` per block (nodes of the halving trees, in block order)."""
+    heap = [(-b.sums(0, b.g.size)[1], i, 0, b.g.size) for i, b in enumerate(blocks)]
+    heapq.heapify(heap)
+    done: list[tuple[int, int, int]] = []
+    while heap and len(heap) + len(done) < _PIECES_PER_BLOCK * len(blocks):
+        _, i, lo, hi = heapq.heappop(heap)
+        if hi - lo == 1:
+            done.append((i, lo, hi))
+            continue
+        for a, b in ((lo, (lo + hi) // 2), ((lo + hi) // 2, hi)):
+            heapq.heappush(heap, (-blocks[i].sums(a, b)[1], i, a, b))
+    pieces = sorted(done + [(i, lo, hi) for _, i, lo, hi in heap])
+    return [(blocks[i], lo, hi) for i, lo, hi in pieces]
 
 
 def _rademacher(rng: np.random.Generator, shape: tuple[int, ...]) -> Array:
@@ -324,45 +415,44 @@ def _rademacher(rng: np.random.Generator, shape: tuple[int, ...]) -> Array:
     return np.where(rng.integers(0, 2, size=shape) == 1, 1.0, -1.0)
 
 
-def _fails(observed: float, expected: float, tolerance: float) -> bool:
-    return abs(observed - expected) > tolerance + float(np.spacing(abs(observed - expected)))
-
-
-def _halve(
-    net: directional.Network,
-    block: _Block,
-    shapes: tuple[tuple[int, ...], ...],
-    depth: int,
-    whole: tuple[float, float, float],
-) -> tuple[Located, int]:
-    """Follow a failing half down to one entry of ``block``."""
-    lo, hi = 0, block.g.size
-    current, more, used = whole, False, 0
-    shape = shapes[block.k]
-    while hi - lo > 1:
+def _halve(net: directional.Network, piece: _Test, depth: int) -> tuple[Located, int]:
+    """Follow a failing half of ``piece`` down to one entry: the first half is measured, the
+    second is the piece minus the first (one directional difference per level)."""
+    block, lam = piece.block, piece.lam
+    current, more, used = piece, False, 0
+    while current.hi - current.lo > 1:
+        lo, hi = current.lo, current.hi
         mid = (lo + hi) // 2
-        halves = ((lo, mid), (mid, hi))
-        halved = directional.along(net, [block.direction(depth, a, b, shapes) for a, b in halves])
-        used += 2
-        tests = []
-        for (a, b), value, bound, unsure in zip(
-            halves, halved.value, halved.bound, halved.undecidable
-        ):
-            gv, t = block.sums(a, b)
-            tests.append(((a, b), (gv, float(value), t + float(bound)), bool(unsure)))
-        failing = [x for x in tests if not x[2] and _fails(*x[1])]
+        measured = directional.along(net, [block.direction(depth, lo, mid)])
+        used += 1
+        D, bound = float(measured.value[0]), float(measured.bound[0])
+        unsure = bool(measured.undecidable[0]) or current.undecidable
+        rest = current.D - D
+        halves = (
+            _Test(block, lo, mid, D, bound, unsure, lam),
+            _Test(block, mid, hi, rest, current.D_bound + bound + float(np.spacing(rest)),
+                  unsure, lam),
+        )  # fmt: skip
+        failing = [x for x in halves if x.fails]
         if not failing:
-            observed, expected, bound = current
+            observed, expected, tolerance = current.numbers
             located = Located(block.layer + 1, _PARAMS[block.k], None, observed, expected,
-                              bound, True)  # fmt: skip
+                              tolerance, True)  # fmt: skip
             return located, used
         more |= len(failing) == 2
-        (lo, hi), current, _ = max(failing, key=lambda x: abs(x[1][0] - x[1][1]) / x[1][2])
-    gv, D, bound = current
-    rest = (whole[0] - gv, whole[1] - D, whole[2] + bound)
-    more |= _fails(*rest)
-    sign = float(block.v[lo])
-    index = tuple(int(i) for i in np.unravel_index(lo, shape))
-    located = Located(block.layer + 1, _PARAMS[block.k], index, float(block.g[lo]), sign * D,
-                      bound, more)  # fmt: skip
+        current = max(failing, key=lambda x: x.ratio)
+    entry = current.lo
+    others = replace(
+        piece,
+        D=piece.D - current.D,
+        D_bound=piece.D_bound + current.D_bound + float(np.spacing(piece.D - current.D)),
+        undecidable=False,
+        minus=entry,
+    )
+    more |= piece.hi - piece.lo > 1 and others.fails
+    observed, expected, tolerance = current.numbers
+    sign = float(block.v[entry])
+    index = tuple(int(i) for i in np.unravel_index(entry, block.shapes[block.k]))
+    located = Located(block.layer + 1, _PARAMS[block.k], index, float(block.g[entry]),
+                      sign * expected, tolerance, more)  # fmt: skip
     return located, used

@@ -1,11 +1,11 @@
-"""Fast mode (harness.fast): one random direction detects, group testing localizes, a full check
-confirms. Not timed: speed is measured by a script, never asserted.
+"""Fast mode (harness.fast): one random direction tested in pieces detects, group testing
+localizes, a full check confirms. Not timed: speed is measured by a script, never asserted.
 
-What the tolerance can catch: it sums the error model's per-entry bounds over every entry v
-touches, so a single wrong entry is caught when its error exceeds that sum. On small nets that is
-far below 1e-6 relative; on arch E (26k parameters) the sum is ~3e-5 absolute, so an error of
-1e-4 relative in an entry of size ~1e-2 is *not* caught there (the test below states it), while
-1e-2 relative in any block's largest entry is.
+What the tolerance can catch: each piece of a (layer, tensor) block has the tolerance
+λ sqrt(Σ tol_e²) (Hoeffding, false-alarm probability of the whole check <= 1e-12) plus the
+directional difference's bound. On small nets that is far below 1e-6 relative; on arch E
+(26k parameters) it is ~1e-8 to ~1e-6 absolute: an error of 1e-4 relative is caught in every
+tensor's largest entry, and 1e-3 relative in the median entry of every tensor (the tests below).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
+from meta import correct
 
 import reference
 from harness import (
@@ -28,6 +29,7 @@ from harness import (
     check,
     fast_check,
 )
+from harness.fast import FALSE_ALARM, false_alarm_lambda
 from harness.network import ACTIVATIONS
 from harness.sources import closed_form, directional
 from harness.strategies import network_specs, problems
@@ -42,21 +44,23 @@ def _grads(problem: Problem) -> list[tuple[Any, Any]]:
 
 
 def _inject(
-    grads: list[tuple[Any, Any]], layer: int, k: int, rel: float
+    grads: list[tuple[Any, Any]], layer: int, k: int, rel: float, rank: float = 1.0
 ) -> tuple[list[tuple[Any, Any]], tuple[int, ...]]:
-    """One entry — the block's largest — off by ``rel`` relative."""
+    """One entry off by ``rel`` relative: the block's largest (``rank`` 1), its median (0.5)."""
     bad = [(dW.copy(), db.copy()) for dW, db in grads]
     tensor = bad[layer][k]
-    index = tuple(int(i) for i in np.unravel_index(int(np.argmax(np.abs(tensor))), tensor.shape))
+    order = np.argsort(np.abs(tensor), axis=None)
+    flat = int(order[min(int(rank * order.size), order.size - 1)])
+    index = tuple(int(i) for i in np.unravel_index(flat, tensor.shape))
     tensor[index] *= 1.0 + rel
     return bad, index
 
 
-def _assert_localizes(problem: Problem, rel: float) -> None:
+def _assert_localizes(problem: Problem, rel: float, rank: float = 1.0) -> None:
     grads = _grads(problem)
     for layer in range(problem.spec.depth):
         for k, param in enumerate("Wb"):
-            bad, index = _inject(grads, layer, k, rel)
+            bad, index = _inject(grads, layer, k, rel, rank)
             result = fast_check(bad, problem)
             where = f"{problem!r} layer {layer + 1} d{param}{list(index)} x(1{rel:+g})"
             assert not result.passed and not result.undecidable, where
@@ -87,30 +91,41 @@ def test_a_single_wrong_entry_is_localized_in_each_layer_and_tensor(
     _assert_localizes(Problem.random(spec, 8, seed=3), rel)
 
 
-def test_arch_E_localizes_one_entry_in_each_layer_and_tensor() -> None:
-    _assert_localizes(Problem.random(E, 64, seed=0), 1e-2)
+def test_arch_E_localizes_the_largest_entry_of_each_tensor_off_by_1e_4_relative() -> None:
+    _assert_localizes(Problem.random(E, 64, seed=0), 1e-4)
 
 
-def test_arch_E_tolerance_is_too_wide_for_1e_4_relative() -> None:
-    """The summed per-entry bounds (~3e-5) exceed 1e-4 of E's largest gradient entries: the
-    issue's 1e-4 goal would need a per-entry model ~100x tighter (see the module docstring)."""
+def test_arch_E_localizes_the_median_entry_of_each_tensor_off_by_1e_3_relative() -> None:
+    _assert_localizes(Problem.random(E, 64, seed=0), 1e-3, rank=0.5)
+
+
+def test_arch_E_tolerance_is_lambda_times_the_root_sum_of_squares() -> None:
+    """λ makes the union bound over every set a check can test 1e-12, and the tolerance of the
+    piece closest to it is λ sqrt(Σ tol²) over that piece plus small change."""
     problem = Problem.random(E, 64, seed=0)
     grads = _grads(problem)
     result = fast_check(grads, problem)
-    assert result.passed
+    assert result.passed and result.pieces == 4 * 2 * E.depth == result.evaluations
+    lam = false_alarm_lambda(problem)
+    sets = sum(3 * int(np.prod(s)) - 1 for pair in E.param_shapes for s in pair)
+    assert sets * 2 * np.exp(-(lam**2) / 2) <= FALSE_ALARM * (1 + 1e-9)
+    assert 8.8 < lam < 9.0
+    tol = backprop_bound(problem, closed_form.magnitudes(problem))
+    widest = max(float(np.sqrt((t**2).sum())) for pair in tol for t in pair)
+    assert result.tolerance < lam * widest  # a piece's, not a whole block's
     largest = max(float(np.abs(t).max()) for pair in grads for t in pair)
-    assert 1e-4 * largest < result.tolerance < 1e-2 * largest
+    assert result.tolerance < 1e-5 * largest
 
 
 def test_several_wrong_entries_in_one_block_say_more_may_exist() -> None:
     problem = Problem.random(SMALL[2], 8, seed=1)
     bad = [(dW.copy(), db.copy()) for dW, db in _grads(problem)]
     bad[1][0][0, 0] += 1e-3
-    bad[1][0][5, 6] += 3e-3  # unequal: along v they cannot cancel
+    bad[1][0][0, 1] += 3e-3  # unequal: along v they cannot cancel; adjacent: one first piece
     result = fast_check(bad, problem)
     assert not result.passed
     (located,) = result.located
-    assert (located.layer, located.param) == (2, "W") and located.index in ((0, 0), (5, 6))
+    assert (located.layer, located.param) == (2, "W") and located.index in ((0, 0), (0, 1))
     assert located.more_may_exist
     assert "more wrong entries may exist in layer 2 dW" in str(located)
 
@@ -124,10 +139,57 @@ def test_wrong_entries_in_two_blocks_are_each_localized() -> None:
     assert found == {(1, "b", (2,)), (4, "W", (1, 3))}
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-@given(problems(network_specs(max_depth=4, max_width=8), max_batch=8))
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    problems(
+        network_specs(max_depth=5, max_width=8),
+        max_batch=8,
+        weight_scales=(1.0, 0.1, 3.0, 10.0),
+    )
+)
 def test_no_false_alarm_on_the_reference(problem: Problem) -> None:
     result = fast_check(_grads(problem), problem, seed=problem.seed or 0)
+    assert result.passed or result.undecidable, result.summary
+    assert result.located == ()
+
+
+def _closed_form(params: Any, X: Any, Y: Any, activations: Any, loss: Any) -> Any:
+    sizes = (X.shape[0], *(W.shape[0] for W, _ in params))
+    problem = Problem(NetworkSpec(sizes, tuple(activations), loss), params, X, Y)
+    return closed_form.gradients(problem)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(problems(network_specs(max_depth=5, max_width=6), max_batch=6))
+@pytest.mark.parametrize(
+    "backward", [correct.saturation_proof_correct, _closed_form], ids=lambda f: f.__name__
+)
+def test_no_false_alarm_on_correct_backprops_written_differently(
+    backward: Any, problem: Problem
+) -> None:
+    """At any weight scale; the closed form overflows on some saturated bce problems (where it
+    does not speak in the full check either): those are skipped."""
+    spec = problem.spec
+    with np.errstate(all="ignore"):
+        grads = backward(problem.params, problem.X, problem.Y, spec.activations, spec.loss)
+    assume(all(np.all(np.isfinite(t)) for pair in grads for t in pair))
+    result = fast_check(grads, problem, seed=problem.seed or 0)
+    assert result.passed or result.undecidable, result.summary
+    assert result.located == ()
+
+
+STYLES = [correct.loops_correct, correct.rows_correct, correct.einsum_correct,
+          correct.layers_correct, correct.dict_cache_correct]  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(problems(network_specs(max_depth=5, max_width=6), max_batch=6, weight_scales=(1.0, 0.1)))
+@pytest.mark.parametrize("backward", STYLES, ids=lambda f: f.__name__)
+def test_no_false_alarm_on_the_corpus_correct_backprops(backward: Any, problem: Problem) -> None:
+    """These form bce's dJ/dA^(L) as -(y/a - (1-y)/(1-a)): exact in float64 only away from
+    saturation (weight scales 3 and 10 saturate it; that is the corpus's
+    bce_unsimplified_saturates), so they are drawn at scales 1 and 0.1."""
+    result = fast_check(backward, problem, seed=problem.seed or 0)
     assert result.passed or result.undecidable, result.summary
     assert result.located == ()
 
@@ -145,11 +207,17 @@ def _kinked_problem() -> Problem:
 
 
 def test_a_step_across_a_kink_is_undecidable_never_a_mismatch() -> None:
+    """Pieces whose steps move Z1[0, 0] are undecidable; a piece that avoids the kink still
+    decides, and blames only the entry that is really wrong."""
     problem = _kinked_problem()
-    for grads in (_grads(problem), _inject(_grads(problem), 0, 0, 0.5)[0]):
-        result = fast_check(grads, problem)
-        assert result.undecidable and not result.passed and result.located == ()
-        assert "undecidable" in result.summary
+    result = fast_check(_grads(problem), problem)
+    assert result.undecidable and not result.passed and result.located == ()
+    assert "undecidable" in result.summary
+    bad, index = _inject(_grads(problem), 0, 0, 0.5)
+    result = fast_check(bad, problem)
+    assert result.undecidable or [(x.layer, x.param, x.index) for x in result.located] == [
+        (1, "W", index)
+    ]
 
 
 def test_check_fast_at_a_kink_leaves_the_verdict_to_the_full_check() -> None:
@@ -199,7 +267,9 @@ def test_a_result_is_a_record_with_counts_and_json() -> None:
     bad, _ = _inject(_grads(problem), 1, 0, 1e-3)
     result = fast_check(bad, problem, seed=7)
     assert isinstance(result, FastResult) and result.seed == 7 and result.seconds >= 0
-    assert result.evaluations == 1 + 2 * problem.spec.depth + 2 * int(np.log2(8 * 8))
+    # the first pieces, then one directional difference per halving of the failing piece
+    assert result.pieces == 4 * 2 * problem.spec.depth
+    assert result.pieces < result.evaluations <= result.pieces + int(np.log2(8 * 8))
     data = json.loads(json.dumps(result.as_dict()))
     assert data["located"][0]["layer"] == 2 and data["located"][0]["param"] == "W"
     assert "seconds" not in result.as_dict(with_time=False)
