@@ -253,18 +253,19 @@ class _Block:
     tol: Array
 
     @cached_property
-    def _prefix(self) -> tuple[Array, Array, Array, Array]:
-        """Prefix sums of g·v, |g|, tol_e² and tol_e in extended precision."""
-        x = np.stack([self.g * self.v, np.abs(self.g), self.tol**2, self.tol])
-        zero = np.zeros((4, 1), dtype=np.longdouble)
-        gv, g_abs, tol2, tol = np.concatenate([zero, np.cumsum(x.astype(np.longdouble), 1)], 1)
-        return gv, g_abs, tol2, tol
+    def _prefix(self) -> tuple[Array, Array, Array]:
+        """Prefix sums of g·v, |g| and tol_e² in extended precision."""
+        x = np.stack([self.g * self.v, np.abs(self.g), self.tol]).astype(np.longdouble)
+        x[2] **= 2  # squared in extended precision: no float64 rounding or underflow
+        zero = np.zeros((3, 1), dtype=np.longdouble)
+        gv, g_abs, tol2 = np.concatenate([zero, np.cumsum(x, axis=1)], axis=1)
+        return gv, g_abs, tol2
 
     def sums(self, lo: int, hi: int, minus: int | None = None) -> tuple[float, float, float]:
         """Over [lo, hi) (without entry ``minus``): Σ g_e v_e, an upper bound on
         sqrt(Σ tol_e²), and the rounding of the first. A prefix sum to index i in precision u
         is off by at most i u Σ|x|; each conversion to float64 by an ulp."""
-        gv_prefix, g_abs, tol2_prefix, _ = self._prefix
+        gv_prefix, g_abs, tol2_prefix = self._prefix
         gv = gv_prefix[hi] - gv_prefix[lo]
         tol2 = tol2_prefix[hi] - tol2_prefix[lo]
         if minus is not None:

@@ -254,8 +254,7 @@ def _carry(net: Network, group: list[Direction], l: int) -> tuple[Array, Array, 
         rows = np.arange(net.WT[l].shape[1])
     all_rows = rows.size == net.WT[l].shape[1]
     U = np.stack([net.A_T[l] @ VW[rows].T + Vb[rows] for VW, Vb in seeds])
-    dZ = np.repeat(U, S, axis=0)
-    dZ *= t[:, None, None]
+    dZ = (U[:, None] * (_STEPS * h)[None, :, None, None]).reshape(P, *U.shape[1:])  # t U, one pass
     dA = dZ
     r_V = np.repeat([_row_count(pair) for pair in seeds], S)[:, None]
     n_prev = net.WT[l].shape[0]
