@@ -318,7 +318,8 @@ class _Test:
     @property
     def ratio(self) -> float:
         gv, D, tolerance = self.numbers
-        return abs(gv - D) / tolerance if tolerance > 0 else math.inf * abs(gv - D)
+        delta = abs(gv - D)
+        return delta / tolerance if tolerance > 0 else (math.inf if delta > 0 else 0.0)
 
     @property
     def fails(self) -> bool:
