@@ -64,6 +64,7 @@ from harness.errors import ArrayDtypeError, ArrayShapeError, HarnessError, NonFi
 from harness.network import Array
 from harness.sources import closed_form, directional
 from harness.spec import Problem
+from harness.threads import one_blas_thread
 from harness.tolerance import backprop_bound
 
 __all__ = [
@@ -352,7 +353,8 @@ def fast_check(
                               list(spec.activations), spec.loss)  # fmt: skip
     grads = gradients_of(candidate, problem)
     start = time.perf_counter()
-    result = _fast(grads, problem, int(seed))
+    with one_blas_thread():  # dozens of small GEMMs: see harness.threads
+        result = _fast(grads, problem, int(seed))
     seconds = time.perf_counter() - start
     return FastResult(*result, seconds=seconds, seed=int(seed))
 
