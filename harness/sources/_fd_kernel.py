@@ -135,24 +135,19 @@ def first_stage(
     """Layer l: row rows[c] moves by t[c] X_src[cols[c], s] (error |t[c]| E_src[cols[c], s]);
     ΔA and G into dA[c, s], G[c, s]. ``raw``: ΔZ and its error instead (bce on the last layer)."""
     C, m = dA.shape
-    Z, EZ = np.empty((1, m)), np.empty((1, m))
-    A, B = np.empty((1, 1)), np.empty((1, 1))
+    z, ez, a, g = np.empty((1, 1)), np.empty((1, 1)), np.empty((1, 1)), np.empty((1, 1))
     for c in range(C):
         i, k, tc = rows[c], cols[c], t[c]
-        for s in range(m):
-            Z[0, s] = tc * X_src[k, s]
-            EZ[0, s] = abs(tc) * E_src[k, s]
-        if raw:
-            for s in range(m):
-                dA[c, s] = Z[0, s]
-                G[c, s] = EZ[0, s]
-            continue
         crossed = False
         for s in range(m):  # one neuron: each sample is its own layer row
-            Z[0, 0], EZ[0, 0] = Z[0, s], EZ[0, s]
-            crossed |= _difference(code, P, Q, Mg, s, i, Z, 0, 1, A, 0)
-            _bound(S2, K, s, i, EZ, 0, extra, A, 0, 1, B, 0)
-            dA[c, s], G[c, s] = A[0, 0], B[0, 0]
+            z[0, 0] = tc * X_src[k, s]
+            ez[0, 0] = abs(tc) * E_src[k, s]
+            if raw:
+                dA[c, s], G[c, s] = z[0, 0], ez[0, 0]
+                continue
+            crossed |= _difference(code, P, Q, Mg, s, i, z, 0, 1, a, 0)
+            _bound(S2, K, s, i, ez, 0, extra, a, 0, 1, g, 0)
+            dA[c, s], G[c, s] = a[0, 0], g[0, 0]
         kink[c] = crossed
 
 

@@ -425,8 +425,10 @@ class _CompiledRunner(_Runner):
         self.layers: list[_Five] = []
         for x, w in zip(net.layers, net.WT):
             n = w.shape[1]
-            arrays = (x.P, x.Q, x.slope2, x.K, x.margin)
-            self.layers.append((*map(per_sample, arrays, (n,) * 5),))  # type: ignore[arg-type]
+            P, Q, slope2, K, margin = (
+                per_sample(a, n) for a in (x.P, x.Q, x.slope2, x.K, x.margin)
+            )
+            self.layers.append((P, Q, slope2, K, margin))
         n_L, h = net.WT[-1].shape[1], net.head
         self.head: _Five = (
             per_sample(h.two_r, n_L), per_sample(h.err_d, n_L), per_sample(h.S, n_L),
