@@ -39,6 +39,8 @@ def seconds(value: float | None) -> str:
         return "n/a"
     if value == 0:
         return "0"
+    if value < 1e-6:
+        return f"{value * 1e9:.0f} ns"
     if value < 1e-3:
         return f"{value * 1e6:.0f} µs"
     if value < 1.0:
