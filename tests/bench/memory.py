@@ -16,7 +16,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+ROOT = Path(__file__).resolve().parents[2]
 SIZES = (784, 256, 256, 10)
 BATCH = 128
 
@@ -28,7 +30,7 @@ def _rss_mib() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-def child(kernel: str) -> dict[str, float | str]:
+def child(kernel: str) -> dict[str, Any]:
     from harness import NetworkSpec, Problem
     from harness.sources import finite_diff
 
@@ -44,6 +46,8 @@ def child(kernel: str) -> dict[str, float | str]:
     result = sum(a.nbytes + b.nbytes for t in (est.grads, est.bound, est.step) for a, b in t)
     return {
         "kernel": kernel,
+        "sizes": list(SIZES),
+        "batch": BATCH,
         "seconds": seconds,
         "rss_before_mib": before,
         "peak_mib": peak,
@@ -52,7 +56,7 @@ def child(kernel: str) -> dict[str, float | str]:
     }
 
 
-def measure(kernels: list[str]) -> list[dict[str, float | str]]:
+def measure(kernels: list[str]) -> list[dict[str, Any]]:
     rows = []
     for kernel in kernels:
         out = subprocess.run(
@@ -60,6 +64,7 @@ def measure(kernels: list[str]) -> list[dict[str, float | str]]:
             capture_output=True,
             text=True,
             check=True,
+            cwd=ROOT,
         )
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return rows

@@ -4,13 +4,11 @@ Every figure is the median of ``repeat`` runs after one untimed warm-up call, ex
 ones: symbolic cold clears every cache first (the module's functools caches and SymPy's; the
 on-disk cache is off because the bench unsets $GRADCHECK_SYMBOLIC_CACHE), and finite differences
 cold is the first call in a fresh process (`tests.bench.fd_cold`), numba's JIT or cache load
-included. APIs that other work is still adding (the FD ``kernel=`` parameter, fast mode) are
-detected, and their figures are None ("n/a") until they land.
+included. Without numba the compiled figures are None ("n/a").
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import statistics
@@ -25,7 +23,7 @@ import numpy as np
 import sympy
 
 import reference
-from harness import Problem, check
+from harness import FastResult, Problem, check, fast_check
 from harness.sources import closed_form, finite_diff, symbolic
 from tests.bench.problems import Grads, rel_error
 
@@ -72,17 +70,13 @@ def clear_symbolic_caches() -> None:
 
 def disable_symbolic_disk_cache() -> None:
     """Cold must build: the on-disk cache (when symbolic.py has one) is switched off."""
-    os.environ.pop(getattr(symbolic, "CACHE_ENV", "GRADCHECK_SYMBOLIC_CACHE"), None)
+    os.environ.pop(symbolic.CACHE_ENV, None)
 
 
 def fd_kernels() -> dict[str, Callable[[Problem], Any] | None]:
-    """``{"numpy": fn, "compiled": fn or None}``: each forces one kernel of finite_diff.estimate.
-
-    Before ``kernel=`` exists, the plain call is the numpy path and there is no compiled one.
-    """
-    if "kernel" not in inspect.signature(finite_diff.estimate).parameters:
-        return {"numpy": finite_diff.estimate, "compiled": None}
-    available = getattr(finite_diff, "compiled_available", lambda: False)()
+    """``{"numpy": fn, "compiled": fn or None}``: each forces one kernel of finite_diff.estimate
+    (no compiled one without numba)."""
+    available = finite_diff.compiled_available()
 
     def numpy_kernel(problem: Problem) -> Any:
         return finite_diff.estimate(problem, kernel="numpy")
@@ -91,19 +85,6 @@ def fd_kernels() -> dict[str, Callable[[Problem], Any] | None]:
         return finite_diff.estimate(problem, kernel="compiled")
 
     return {"numpy": numpy_kernel, "compiled": compiled_kernel if available else None}
-
-
-def fast_check_fn() -> Callable[..., Any] | None:
-    """`harness.fast.fast_check`, else ``check(..., mode="fast")``, else None (not landed)."""
-    try:
-        from harness import fast
-
-        return fast.fast_check
-    except (ImportError, AttributeError):
-        pass
-    if "mode" in inspect.signature(check).parameters:
-        return lambda backward, problem: check(backward, problem, mode="fast")
-    return None
 
 
 def off_by_one_entry(problem: Problem) -> tuple[Callable[..., Any], dict[str, Any]]:
@@ -205,19 +186,15 @@ def measure(arch: str, problem: Problem, repeat: int, log: Callable[[str], None]
         attempt(f"fd_{kernel}", warm(fn, lambda est: est.grads))
         attempt(f"fd_cold_{kernel}", lambda k=kernel: (fd_cold(arch, k, repeat), {}))
 
-    fast = fast_check_fn()
     wrong, where = off_by_one_entry(problem)
     for key, backward in (("fast_pass", reference.backward), ("fast_localize", wrong)):
         extra: dict[str, Any] = {"injected": where} if key == "fast_localize" else {}
-        if fast is None:
-            record(key, None, note="fast mode not available yet", **extra)
-            continue
 
         def measure_fast(
             b: Any = backward, e: dict[str, Any] = extra
         ) -> tuple[list[float], dict[str, Any]]:
-            outcome = _describe(fast(b, problem), e.get("injected"))
-            return samples(lambda: fast(b, problem), repeat), {"outcome": outcome, **e}
+            outcome = _describe(fast_check(b, problem), e.get("injected"))
+            return samples(lambda: fast_check(b, problem), repeat), {"outcome": outcome, **e}
 
         attempt(key, measure_fast)
 
@@ -229,26 +206,23 @@ def measure(arch: str, problem: Problem, repeat: int, log: Callable[[str], None]
     return figures
 
 
-def _describe(result: Any, injected: dict[str, Any] | None = None) -> dict[str, Any]:
+def _describe(result: FastResult, injected: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a fast-mode result says: passed, the entries it located, and whether one of them is
-    the injected wrong entry (read defensively: the result type is another module's)."""
-    located = [
-        (getattr(e, "layer", None), getattr(e, "param", None), getattr(e, "index", None))
-        for e in getattr(result, "located", ())
-    ]
+    the injected wrong entry."""
+    located = [(e.layer, e.param, e.index) for e in result.located]
     found = None
     if injected is not None:
         target = (injected["layer"], injected["tensor"], tuple(injected["index"]))
         found = any((layer, param, tuple(index or ())) == target for layer, param, index in located)
     return {
-        "passed": getattr(result, "passed", None),
+        "passed": result.passed,
         "located": [
             [layer, param, list(index) if index else None] for layer, param, index in located
         ],
         "found_injected": found,
-        "evaluations": getattr(result, "evaluations", None),
-        "observed": getattr(result, "observed", None),  # g·v
-        "expected": getattr(result, "expected", None),  # the directional difference D
-        "tolerance": getattr(result, "tolerance", None),
+        "evaluations": result.evaluations,
+        "observed": result.observed,  # g·v
+        "expected": result.expected,  # the directional difference D
+        "tolerance": result.tolerance,
         "text": str(result)[:400],
     }

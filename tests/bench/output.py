@@ -303,9 +303,33 @@ def markdown(data: dict[str, Any], disagreement_lines: list[str] | None) -> str:
         "",
         *growth_table(data),
     ]
+    if data.get("memory"):
+        out += ["", *memory_lines(data["memory"])]
     if disagreement_lines:
         out += ["", "## Disagreement between sources", "", "```", *disagreement_lines, "```"]
     return "\n".join(out) + "\n"
+
+
+def memory_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The extra-memory section (tests/bench/memory.py), one row per finite-difference kernel."""
+    sizes = ", ".join(map(str, rows[0]["sizes"]))
+    out = [
+        f"## Extra memory of finite differences on ({sizes}), m={rows[0]['batch']}",
+        "",
+        "| kernel | extra (peak RSS - RSS before) | peak RSS | time |",
+        "|---|---:|---:|---:|",
+    ]
+    for row in rows:
+        out.append(
+            f"| {row['kernel']} | {row['extra_mib']:.0f} MiB | {row['peak_mib']:.0f} MiB "
+            f"| {seconds(row['seconds'])} |"
+        )
+    out += [
+        "",
+        "Each kernel in a fresh child process, after a small warm-up estimate; resident memory "
+        "(numba's and BLAS's allocations included). Issue 6 allows 256 MiB.",
+    ]
+    return out
 
 
 def _json_safe(value: Any) -> Any:

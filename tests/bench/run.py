@@ -21,7 +21,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python tests/bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.bench import disagreements, machine, ours, output
+from tests.bench import disagreements, machine, memory, ours, output
 from tests.bench.boxed import run_boxed
 from tests.bench.competitors import LONG_RUN, METHODS
 from tests.bench.problems import ARCHS, fd_gemm_flops, matches_issue, problem_of
@@ -55,6 +55,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--archs", default=",".join(ARCHS), help="subset of A,B,C,D,E (default all)"
     )
     parser.add_argument("--skip-competitors", action="store_true", help="only our own figures")
+    parser.add_argument(
+        "--skip-memory",
+        action="store_true",
+        help="no extra-memory measurement on (784,256,256,10) m=128 (a minute or two)",
+    )
     parser.add_argument(
         "--skip-disagreements",
         action="store_true",
@@ -141,6 +146,11 @@ def main(argv: list[str] | None = None) -> Path:
     if not args.skip_disagreements:
         log("disagreement between sources (144 small problems) ...")
         section = disagreements.disagreements()
+    memory_rows = None
+    if not (args.skip_memory or args.quick):
+        which = [k for k in ("compiled", "numpy") if kernels[k] is not None]
+        log(f"extra memory of finite differences, {', '.join(which)} ...")
+        memory_rows = memory.measure(which)
     growth = {
         key: output.fit_exponent([(a["params"], a["ours"][key]["median"]) for a in archs.values()])
         for key in ours.FIGURES
@@ -165,6 +175,7 @@ def main(argv: list[str] | None = None) -> Path:
         "archs": archs,
         "growth": growth,
         "disagreements": section,
+        "memory": memory_rows,
     }
     run_dir = output.new_run_dir(args.out)
     data["run_id"] = run_dir.name

@@ -17,20 +17,11 @@ import tempfile
 import time
 from collections.abc import Callable
 
-import sympy
-
 from harness import NetworkSpec, Problem
 from harness.sources import symbolic
+from tests.bench.ours import clear_symbolic_caches
 
 E = NetworkSpec((64, 128, 128, 10), ("tanh", "tanh", "sigmoid"), "mse")
-
-
-def clear_caches() -> None:
-    """What tests/bench_sources.py clears, and every other functools cache of the module."""
-    for value in vars(symbolic).values():
-        if callable(getattr(value, "cache_clear", None)):
-            value.cache_clear()
-    sympy.core.cache.clear_cache()
 
 
 def median(
@@ -54,10 +45,10 @@ def build_all(depth: int) -> None:
 
 def run(label: str, repeat: int, depth: int) -> None:
     problem = Problem.random(E, 64, seed=0)
-    cold = median(lambda: symbolic.gradients(problem), repeat, clear_caches)
+    cold = median(lambda: symbolic.gradients(problem), repeat, clear_symbolic_caches)
     symbolic.gradients(problem)
     warm = median(lambda: symbolic.gradients(problem), max(repeat, 20))
-    build = median(lambda: build_all(depth), repeat, clear_caches)
+    build = median(lambda: build_all(depth), repeat, clear_symbolic_caches)
     print(
         f"{label:<22} E cold {cold * 1e3:8.1f} ms   E warm {warm * 1e3:7.2f} ms   "
         f"depth {depth} build cold {build:6.2f} s"
@@ -75,7 +66,7 @@ def main() -> None:
     if args.disk:
         with tempfile.TemporaryDirectory() as root:
             os.environ["GRADCHECK_SYMBOLIC_CACHE"] = root
-            clear_caches()
+            clear_symbolic_caches()
             build_all(args.depth)
             symbolic.gradients(Problem.random(E, 64, seed=0))  # fills the disk cache
             run("disk cache warm", args.repeat, args.depth)
