@@ -48,7 +48,17 @@ from harness.report_html import (
     verdict,
 )
 
-__all__ = ["SCHEMA_VERSION", "Run", "summary_json", "summary_markdown", "write_report"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Run",
+    "json_safe",
+    "new_run_dir",
+    "point_latest",
+    "summary_json",
+    "summary_markdown",
+    "write_atomic",
+    "write_report",
+]
 
 #: Bumped whenever a key of summary.json changes meaning or disappears.
 SCHEMA_VERSION: Final = 1
@@ -82,17 +92,17 @@ def write_report(run: Run, root: Path | str = "reports") -> Path:
     }
     root_path = Path(root)
     root_path.mkdir(parents=True, exist_ok=True)
-    run_dir = _new_run_dir(root_path)
+    run_dir = new_run_dir(root_path)
     for name, text in texts.items():
-        _write_atomic(run_dir / name, text)
-    _point_latest(root_path, run_dir)
+        write_atomic(run_dir / name, text)
+    point_latest(root_path, run_dir)
     return run_dir
 
 
 # --- files and directories ---------------------------------------------------------------------
 
 
-def _new_run_dir(root: Path) -> Path:
+def new_run_dir(root: Path) -> Path:
     """A fresh directory ``<UTC timestamp>-<random>``; never one that exists already."""
     now = datetime.now(timezone.utc)
     stamp = now.strftime("%Y%m%dT%H%M%S") + f".{now.microsecond // 1000:03d}Z"
@@ -106,7 +116,7 @@ def _new_run_dir(root: Path) -> Path:
     raise FileExistsError(f"no free run directory name under {root} after 100 attempts")
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` (UTF-8) to a temporary file beside ``path``, then rename it into place."""
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -124,7 +134,7 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _point_latest(root: Path, run_dir: Path) -> None:
+def point_latest(root: Path, run_dir: Path) -> None:
     """Make ``root/latest`` a relative symlink to ``run_dir``, swapped in atomically."""
     tmp = root / f".latest.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     os.symlink(run_dir.name, tmp)
@@ -152,12 +162,12 @@ def _versions() -> dict[str, str | None]:
     return versions
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """Plain JSON values; non-finite floats become the strings "inf", "-inf", "nan"."""
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):
@@ -184,7 +194,7 @@ def summary_json(run: Run) -> str:
         "command": run.command,
         "cases": [case.as_dict(with_ratio=False) for case in run.cases],
     }
-    return json.dumps(_json_safe(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return json.dumps(json_safe(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 # --- summary.md --------------------------------------------------------------------------------

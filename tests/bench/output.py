@@ -7,16 +7,12 @@ place, then ``<root>/latest`` re-pointed. Non-finite floats are written as strin
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-import secrets
-import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from harness import report
 from tests.bench.ours import FIGURES
 
 SCHEMA_VERSION = 1
@@ -332,57 +328,16 @@ def memory_lines(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def new_run_dir(root: Path) -> Path:
-    """A fresh ``<UTC timestamp>-<random>`` directory under ``root``."""
+    """A fresh ``<UTC timestamp>-<random>`` directory under ``root`` (harness.report's)."""
     root.mkdir(parents=True, exist_ok=True)
-    now = datetime.now(timezone.utc)
-    stamp = now.strftime("%Y%m%dT%H%M%S") + f".{now.microsecond // 1000:03d}Z"
-    for _ in range(100):
-        run_dir = root / f"{stamp}-{secrets.token_hex(3)}"
-        try:
-            os.mkdir(run_dir)
-        except FileExistsError:
-            continue
-        return run_dir
-    raise FileExistsError(f"no free run directory name under {root}")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    return report.new_run_dir(root)
 
 
 def write(run_dir: Path, data: dict[str, Any], md: str) -> None:
-    """bench.json and bench.md into ``run_dir``, then ``latest`` beside it points there."""
-    write_atomic(
-        run_dir / "bench.json", json.dumps(_json_safe(data), indent=2, allow_nan=False) + "\n"
-    )
-    write_atomic(run_dir / "bench.md", md)
-    tmp = run_dir.parent / f".latest.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    os.symlink(run_dir.name, tmp)
-    try:
-        os.replace(tmp, run_dir.parent / "latest")
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    """bench.json and bench.md into ``run_dir`` (write, then rename), then ``latest`` beside it
+    points there: harness.report's own helpers, so a bench run is as crash-safe as a report."""
+    text = json.dumps(report.json_safe(data), indent=2, allow_nan=False) + "\n"
+    report.write_atomic(run_dir / "bench.json", text)
+    report.write_atomic(run_dir / "bench.md", md)
+    report.point_latest(run_dir.parent, run_dir)

@@ -14,12 +14,11 @@ import argparse
 import os
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 
 from harness import NetworkSpec, Problem
 from harness.sources import symbolic
-from tests.bench.ours import clear_symbolic_caches
+from tests.bench.ours import clear_symbolic_caches, samples
 
 E = NetworkSpec((64, 128, 128, 10), ("tanh", "tanh", "sigmoid"), "mse")
 
@@ -27,14 +26,7 @@ E = NetworkSpec((64, 128, 128, 10), ("tanh", "tanh", "sigmoid"), "mse")
 def median(
     fn: Callable[[], object], repeat: int, before: Callable[[], None] | None = None
 ) -> float:
-    times = []
-    for _ in range(repeat):
-        if before is not None:
-            before()
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(samples(fn, repeat, before))
 
 
 def build_all(depth: int) -> None:
