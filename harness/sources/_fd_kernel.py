@@ -41,7 +41,6 @@ except ImportError:  # pragma: no cover
 __all__ = [
     "ACT_CODES",
     "AVAILABLE",
-    "SMOOTH",
     "first_stage",
     "loss",
     "m_bound",
@@ -51,7 +50,7 @@ __all__ = [
 
 #: numba is importable: the compiled stages can run.
 AVAILABLE: Final = numba is not None
-#: Activation name -> the stages' code for it; SMOOTH: the tanh/sigmoid codes (c = 1, 1/2).
+#: Activation name -> the stages' code for it (0 and 1 share the tanh/sigmoid identity).
 ACT_CODES: Final = {
     "tanh": 0,
     "sigmoid": 1,
@@ -60,7 +59,6 @@ ACT_CODES: Final = {
     "relu": 4,
     "leaky_relu": 4,
 }
-SMOOTH: Final = (0, 1)
 _SERIES_MAX = 1e-6  # largest |y| of the division-free tanh/sigmoid form
 
 
