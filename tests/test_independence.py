@@ -36,12 +36,8 @@ SOURCE_ALLOWED = (
 )
 DYNAMIC_IMPORTS = frozenset({"import_module", "__import__"})
 #: Sources of one kind that share code on purpose: the directional finite difference carries its
-#: differences with the finite-difference source's identities (no derivatives in either), and
-#: the finite-difference source runs its compiled stages from `_fd_kernel`.
-SAME_KIND = {
-    "harness.sources.directional": ("harness.sources.finite_diff",),
-    "harness.sources.finite_diff": ("harness.sources._fd_kernel",),
-}
+#: differences with the finite-difference source's identities (no derivatives in either).
+SAME_KIND = {"harness.sources.directional": ("harness.sources.finite_diff",)}
 
 
 def _within(name: str, package: str) -> bool:

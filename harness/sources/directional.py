@@ -61,7 +61,7 @@ from numpy.typing import NDArray
 
 from harness.errors import SourceLimitError
 from harness.network import Array, forward
-from harness.sources.finite_diff import (
+from harness.sources.finite_diff.identities import (
     _EPS,
     _FORWARD_ULPS,
     _LIPSCHITZ,

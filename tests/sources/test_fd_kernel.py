@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 
 from harness.errors import SourceLimitError
 from harness.network import ACTIVATIONS
-from harness.sources import _fd_kernel, finite_diff
+from harness.sources import finite_diff
 from harness.sources.finite_diff import Estimate, estimate
+from harness.sources.finite_diff import kernel as _fd_kernel
 from harness.spec import NetworkSpec, Problem
 
 pytestmark = pytest.mark.skipif(not _fd_kernel.AVAILABLE, reason="numba is not installed")

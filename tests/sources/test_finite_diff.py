@@ -19,8 +19,8 @@ from numpy.typing import NDArray
 
 from harness.errors import SourceLimitError
 from harness.network import ACTIVATIONS
-from harness.sources import _fd_kernel, finite_diff
-from harness.sources.finite_diff import Estimate, estimate, gradients
+from harness.sources.finite_diff import Estimate, estimate, gradients, identities
+from harness.sources.finite_diff import kernel as _fd_kernel
 from harness.spec import NetworkSpec, Problem
 
 LD = np.longdouble
@@ -337,8 +337,8 @@ def test_the_difference_identities_are_accurate_to_a_few_eps_relative(name: str)
     d = np.array([-0.25, -1e-2, -3e-6, -1e-9, 1e-12, 4e-9, 2e-5, 0.1, 0.25])
     Z = np.repeat(z, d.size)[None, :]  # one sample, one "neuron" per (z, d)
     dZ = np.tile(d, z.size)[None, None, :]
-    layer = finite_diff._layer(name, Z, np.zeros_like(Z)).full
-    dA, _, _ = finite_diff._difference(layer, dZ, None, 0.0, finite_diff._Pool(), 0)
+    layer = identities._layer(name, Z, np.zeros_like(Z)).full
+    dA, _, _ = identities._difference(layer, dZ, None, 0.0, identities._Pool(), 0)
     exact = _exact_difference(name)
     for zi, di, got in zip(Z.ravel(), dZ.ravel(), dA.ravel()):
         want = exact(float(zi), float(di))

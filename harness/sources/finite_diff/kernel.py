@@ -234,7 +234,7 @@ def stage(
 
 
 def m_bound(M_e: Any, M_delta: Any, rows: Any, e: Any, abs_delta: Any, EZ: Any) -> None:
-    """E_Z of layer l+2: M_e[i, s] e + M_delta[i, s] |δ| per row c m + s (`finite_diff._Net.M`)."""
+    """E_Z of layer l+2: M_e[i, s] e + M_delta[i, s] |δ| per row c m + s (`identities._Net.M`)."""
     C, m = e.shape
     n = EZ.shape[1]
     for c in range(C):
@@ -261,7 +261,7 @@ def loss(
     EJ: Any,
 ) -> None:
     """ΔJ and its bound (eps) per (perturbation, sample) from rows c m + s of d (ΔA^(L), or ΔZ^(L)
-    for bce) and E: the loss identity of `finite_diff._loss_difference`. ``single``: d holds
+    for bce) and E: the loss identity of `identities._loss_difference`. ``single``: d holds
     output rows[c] alone (the perturbed layer is the last)."""
     C = dJ.shape[0]
     n = d.shape[1]
