@@ -35,8 +35,10 @@ import numpy as np
 
 try:  # which branch runs depends on the install: numba comes with the ``fast`` extra
     import numba
+
+    _NUMBA = True
 except ImportError:  # pragma: no cover
-    numba = None  # type: ignore[assignment]
+    _NUMBA = False
 
 __all__ = [
     "ACT_CODES",
@@ -49,7 +51,7 @@ __all__ = [
 ]
 
 #: numba is importable: the compiled stages can run.
-AVAILABLE: Final = numba is not None
+AVAILABLE: Final = _NUMBA
 #: Activation name -> the stages' code for it (0 and 1 share the tanh/sigmoid identity).
 ACT_CODES: Final = {
     "tanh": 0,
