@@ -71,6 +71,7 @@ from harness.sources.finite_diff.identities import (
     _Layer,
     _layer,
     _Pool,
+    _thread_pool,
 )
 from harness.spec import Problem
 
@@ -126,10 +127,7 @@ class Network:
     def pool(self) -> _Pool:
         """This thread's work buffers, kept across problems: fresh buffers cost more in page
         faults than a whole fast check of arch E."""
-        pool: _Pool | None = getattr(_POOLS, "pool", None)
-        if pool is None:
-            pool = _POOLS.pool = _Pool()
-        return pool
+        return _thread_pool(_POOLS)
 
     @property
     def depth(self) -> int:

@@ -5,6 +5,7 @@ method and the error model.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Final
@@ -136,6 +137,14 @@ class _Pool:
         if buffer is None or buffer.size < size:
             buffer = self._buffers[(q, role)] = np.empty(size)
         return buffer[:size].reshape(shape)
+
+
+def _thread_pool(local: threading.local) -> _Pool:
+    """The calling thread's `_Pool` in ``local`` (made on first use)."""
+    pool: _Pool | None = getattr(local, "pool", None)
+    if pool is None:
+        pool = local.pool = _Pool()
+    return pool
 
 
 def _difference(

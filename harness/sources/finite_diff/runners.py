@@ -15,7 +15,14 @@ import numpy as np
 
 from harness.network import Array
 from harness.sources.finite_diff import kernel as _fd_kernel
-from harness.sources.finite_diff.identities import Index, Mask, _carry, _Net, _Pool
+from harness.sources.finite_diff.identities import (
+    Index,
+    Mask,
+    _carry,
+    _Net,
+    _Pool,
+    _thread_pool,
+)
 
 _CHUNK: Final = 2**15  # float64 elements of one (perturbations, samples, neurons) block
 _COMPILED_CHUNK: Final = 2**19  # (perturbation, sample) rows × the widest layer after l, per call
@@ -37,10 +44,7 @@ class _Runner:
     @property
     def pool(self) -> _Pool:
         """This thread's work buffers."""
-        pool: _Pool | None = getattr(self._local, "pool", None)
-        if pool is None:
-            pool = self._local.pool = _Pool()
-        return pool
+        return _thread_pool(self._local)
 
     def chunk(self, l: int) -> int:
         """Perturbations per call for layer l."""
