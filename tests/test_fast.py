@@ -11,6 +11,7 @@ tensor's largest entry, and 1e-3 relative in the median entry of every tensor (t
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -113,8 +114,15 @@ def test_arch_E_tolerance_is_lambda_times_the_root_sum_of_squares() -> None:
     tol = backprop_bound(problem, closed_form.magnitudes(problem))
     widest = max(float(np.sqrt((t**2).sum())) for pair in tol for t in pair)
     assert result.tolerance < lam * widest  # a piece's, not a whole block's
-    largest = max(float(np.abs(t).max()) for pair in grads for t in pair)
-    assert result.tolerance < 1e-5 * largest
+    # Which piece comes closest to its tolerance depends on the BLAS's rounding, so the piece is
+    # read from the result and its tolerance checked against its own entries: λ sqrt(Σ tol²)
+    # over them, plus D's bound and the rounding, which stay below that term.
+    match = re.fullmatch(r"layer (\d+) d([Wb]) entries (\d+):(\d+) \(row-major\)", result.worst)
+    assert match is not None, result.worst
+    l, param, lo, hi = int(match[1]), match[2], int(match[3]), int(match[4])
+    piece = tol[l - 1][0 if param == "W" else 1].ravel()[lo:hi]
+    sigma = float(np.sqrt((piece**2).sum()))
+    assert lam * sigma <= result.tolerance <= 2 * lam * sigma
 
 
 def test_several_wrong_entries_in_one_block_say_more_may_exist() -> None:
