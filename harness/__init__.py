@@ -18,13 +18,14 @@ from harness.errors import (
     UnknownLossError,
 )
 from harness.fast import FastResult, fast_check
-from harness.network import ACTIVATIONS, LOSSES
+from harness.network import ACTIVATIONS, LOSSES, REDUCTIONS
 from harness.pytest_plugin import GradientMismatch, assert_backprop_correct
-from harness.spec import NetworkSpec, Problem
+from harness.spec import Loss, NetworkSpec, Problem
 
 __all__ = [
     "ACTIVATIONS",
     "LOSSES",
+    "REDUCTIONS",
     "ArrayDtypeError",
     "ArrayShapeError",
     "AuditReport",
@@ -33,6 +34,7 @@ __all__ = [
     "Finding",
     "GradientMismatch",
     "HarnessError",
+    "Loss",
     "NetworkSpec",
     "NonFiniteError",
     "Problem",

@@ -199,7 +199,7 @@ def call_candidate(
     for _ in range(2 if repeat else 1):
         params, X, Y = _copies(problem)
         status, value = _run_with_timeout(
-            backward, (params, X, Y, list(spec.activations), spec.loss), timeout
+            backward, (params, X, Y, list(spec.activations), spec.loss.name), timeout
         )
         if status == "timeout":
             detail = f"candidate did not return within {timeout:g} s on {problem!r}; abandoned"

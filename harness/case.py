@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,15 +26,21 @@ def reproduce_command(
     if front == "verify":
         parts = ["gradcheck-harness verify"]
         if candidate:
-            parts.append(f"--candidate {candidate}")
+            parts.append(f"--candidate {shlex.quote(candidate)}")
     else:
         parts = [f"gradcheck-harness {front}"]
     parts += [
         f"--sizes {','.join(str(n) for n in spec.sizes)}",
-        f"--activations {','.join(spec.activations)}",
-        f"--loss {spec.loss}",
-        f"--batch {problem.batch}",
+        f"--activations {shlex.quote(','.join(spec.activations))}",
+        f"--loss {spec.loss.name}",
     ]
+    if spec.loss.half:
+        parts.append("--half")
+    if spec.loss.reduction != "mean":
+        parts.append(f"--reduction {spec.loss.reduction}")
+    if spec.l2:
+        parts.append(f"--l2 {spec.l2!r}")
+    parts.append(f"--batch {problem.batch}")
     if problem.seed is not None:
         parts.append(f"--problem-seed {problem.seed}")
     if problem.weight_scale not in (None, 1.0):
@@ -100,7 +107,10 @@ class CaseResult:
             "problem": repr(self.problem),
             "sizes": list(self.problem.spec.sizes),
             "activations": list(self.problem.spec.activations),
-            "loss": self.problem.spec.loss,
+            "loss": self.problem.spec.loss.name,
+            "half": self.problem.spec.loss.half,
+            "reduction": self.problem.spec.loss.reduction,
+            "l2": self.problem.spec.l2,
             "batch": self.problem.batch,
             "problem_seed": self.problem.seed,
             "weight_scale": self.problem.weight_scale,

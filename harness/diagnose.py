@@ -212,7 +212,7 @@ class _Chain:
             self.A[l] = _as(activate(name, self.Z[l]), dtype)  # identity's copy is float64
         self.g_prime = {l: _as(g_primes[self.names[l - 1]](self.Z[l]), dtype) for l in self.Z}
         Y, A_L = _as(problem.Y, dtype, jitter), self.A[L]
-        if spec.loss == "mse":
+        if spec.loss.name == "mse":
             self.dJ_dA = {L: 2.0 * (A_L - Y) / m}
             self.dJ_dZ = {L: self.dJ_dA[L] * self.g_prime[L]}
         else:  # bce, sigmoid output: dJ_dZ = (a - y)/m; dJ_dA only for a mutant g' at the top

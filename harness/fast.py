@@ -350,7 +350,7 @@ def fast_check(
         spec = problem.spec
         params = [(np.array(W), np.array(b)) for W, b in problem.params]
         candidate = candidate(params, np.array(problem.X), np.array(problem.Y),
-                              list(spec.activations), spec.loss)  # fmt: skip
+                              list(spec.activations), spec.loss.name)  # fmt: skip
     grads = gradients_of(candidate, problem)
     start = time.perf_counter()
     with one_blas_thread():  # dozens of small GEMMs: see harness.threads

@@ -13,7 +13,7 @@ import difflib
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -27,22 +27,42 @@ from harness.errors import (
     UnknownActivationError,
     UnknownLossError,
 )
-from harness.network import ACTIVATIONS, KINKED_ACTIVATIONS, LOSSES, Array, forward
+from harness.network import (
+    ACTIVATIONS,
+    LOSSES,
+    OUTPUT_ONLY_ACTIVATIONS,
+    REDUCTIONS,
+    Array,
+    forward,
+    is_kinked,
+    loss_value,
+    parse_activation,
+)
 
-__all__ = ["NetworkSpec", "Problem"]
+__all__ = ["Loss", "NetworkSpec", "Problem"]
 
 
 _LOSS_ALIASES = {
-    "cross_entropy": "bce",
+    "ce": "cross_entropy",
+    "categorical_crossentropy": "cross_entropy",
+    "categorical_cross_entropy": "cross_entropy",
+    "crossentropy": "cross_entropy",
+    "nll": "cross_entropy",
+    "nll_loss": "cross_entropy",
+    "softmax_cross_entropy": "cross_entropy",
+    "softmax_ce": "cross_entropy",
     "binary_cross_entropy": "bce",
+    "binary_crossentropy": "bce",
     "log_loss": "bce",
     "logistic": "bce",
     "bce_loss": "bce",
     "mean_squared_error": "mse",
     "squared_error": "mse",
-    "l2": "mse",
     "mse_loss": "mse",
 }
+
+#: What an alias of cross_entropy needs besides the name.
+_SOFTMAX_HINT = " with a softmax output layer (activations=(..., 'softmax'))"
 
 
 def _suggest(name: str, known: Sequence[str]) -> str:
@@ -55,35 +75,155 @@ def _suggest_loss(name: str) -> str:
     """Like `_suggest`, but a known alias (cross_entropy, l2, ...) names its loss first."""
     alias = _LOSS_ALIASES.get(name.lower().replace("-", "_").replace(" ", "_"))
     if alias:
-        return f"known: {', '.join(LOSSES)}; did you mean {alias!r}?"
+        hint = _SOFTMAX_HINT if alias == "cross_entropy" else ""
+        return f"known: {', '.join(LOSSES)}; did you mean {alias!r}{hint}?"
+    if name.lower() == "l2":
+        return (
+            f"known: {', '.join(LOSSES)}; L2 weight decay is not a loss: declare it with "
+            f"NetworkSpec(..., l2=λ) (--l2 on the command line)"
+        )
     return _suggest(name, LOSSES)
+
+
+def _suggest_activation(name: str) -> str:
+    """Like `_suggest`, with the parametrized leaky_relu(α) spelled out."""
+    known = f"known: {', '.join(ACTIVATIONS)}, leaky_relu(α) for a slope α > 0"
+    lowered = name.lower().strip()
+    if lowered.startswith("leaky"):
+        return f"{known}; write the slope as e.g. 'leaky_relu(0.2)'"
+    if lowered in ("log_softmax", "logsoftmax"):
+        return f"{known}; did you mean 'softmax' (with loss='cross_entropy')?"
+    close = difflib.get_close_matches(lowered, ACTIVATIONS, n=1, cutoff=0.5)
+    return f"{known}; did you mean {close[0]!r}?" if close else known
+
+
+@dataclass(frozen=True, init=False)
+class Loss:
+    """A loss convention: which loss, whether it carries ½, and how samples are reduced.
+
+    ``J_data = Σ_i C_i / divisor`` with C_i the loss of sample i summed over the outputs
+    (DESIGN.md) and the divisor m (``reduction="mean"``, the seeds'), 1 (``"sum"``) or m·n_L
+    (``"elementwise_mean"``, torch's default for MSELoss / BCELoss), doubled by ``half=True``
+    (mse only: ½·Σ(a - y)²).
+
+    >>> Loss("mse", half=True, reduction="sum")
+    Loss('mse', half=True, reduction='sum')
+    """
+
+    name: str
+    half: bool
+    reduction: str
+
+    def __init__(self, name: str, *, half: bool = False, reduction: str = "mean"):
+        if not isinstance(name, str) or name not in LOSSES:
+            raise UnknownLossError(f"unknown loss {name!r}: {_suggest_loss(str(name))}")
+        if not isinstance(half, (bool, np.bool_)):
+            raise SpecError(f"Loss(half=...) must be True or False, got {half!r}")
+        if half and name != "mse":
+            raise SpecError(
+                f"Loss({name!r}, half=True): the ½ factor is a convention of mse only "
+                f"(½·Σ(a - y)²); use Loss('mse', half=True) or drop half"
+            )
+        if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+            raise SpecError(
+                f"Loss(reduction={reduction!r}): known reductions: {', '.join(REDUCTIONS)} "
+                f"(÷ m, none, ÷ m·n_L)"
+            )
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "half", bool(half))
+        object.__setattr__(self, "reduction", reduction)
+
+    def divisor(self, m: int, n_L: int) -> float:
+        """What Σ_i C_i is divided by: m, 1 or m·n_L, times 2 with ``half``."""
+        base = {"mean": m, "sum": 1, "elementwise_mean": m * n_L}[self.reduction]
+        return float(base * (2 if self.half else 1))
+
+    @property
+    def is_default(self) -> bool:
+        """No ½ and the seeds' mean over samples: the name alone says it."""
+        return not self.half and self.reduction == "mean"
+
+    def __str__(self) -> str:
+        """``mse``, or ``mse (half, sum)``: for reports and messages."""
+        options = [*(["half"] if self.half else []), *([self.reduction] * (not self.is_default))]
+        options = [o for o in options if o != "mean"]
+        return f"{self.name} ({', '.join(options)})" if options else self.name
+
+    def __repr__(self) -> str:
+        options = "".join(
+            [
+                ", half=True" if self.half else "",
+                f", reduction={self.reduction!r}" if self.reduction != "mean" else "",
+            ]
+        )
+        return f"Loss({self.name!r}{options})"
+
+
+def as_loss(loss: Loss | str) -> Loss:
+    """A `Loss` from a `Loss` or a loss name."""
+    if isinstance(loss, Loss):
+        return loss
+    if not isinstance(loss, str):
+        raise UnknownLossError(
+            f"loss must be a name ({', '.join(LOSSES)}) or a harness.Loss, got {loss!r}"
+        )
+    return Loss(loss)
+
+
+def _validate_l2(l2: Any) -> float:
+    if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not 0 <= float(l2) < np.inf:
+        raise SpecError(
+            f"l2 must be a finite number >= 0 (the λ of (λ/2)·Σ‖W‖²), got {l2!r}; "
+            f"Nielsen's (λ/2n)·Σw² is l2=λ/n"
+        )
+    return float(l2)
 
 
 @dataclass(frozen=True, init=False)
 class NetworkSpec:
-    """An MLP architecture: ``sizes = (n0, ..., nL)``, one activation per layer, and a loss.
+    """An MLP architecture: ``sizes = (n0, ..., nL)``, one activation per layer, a loss (a name
+    or a `Loss`) and the L2 weight decay ``l2`` (J gains (l2/2)·Σ_l ‖W^(l)‖²_F).
 
     >>> NetworkSpec((4, 8, 2), ("tanh", "sigmoid"), "bce")
     NetworkSpec(sizes=(4, 8, 2), activations=('tanh', 'sigmoid'), loss='bce')
+    >>> NetworkSpec((4, 3), ("softmax",), Loss("cross_entropy", reduction="sum"), l2=0.001)
+    NetworkSpec(sizes=(4, 3), activations=('softmax',), loss=Loss('cross_entropy', \
+reduction='sum'), l2=0.001)
     """
 
     sizes: tuple[int, ...]
     activations: tuple[str, ...]
-    loss: str
+    loss: Loss
+    l2: float
 
-    def __init__(self, sizes: Sequence[int], activations: Sequence[str], loss: str = "mse"):
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activations: Sequence[str],
+        loss: Loss | str = "mse",
+        *,
+        l2: float = 0.0,
+    ):
         sizes_t = _validate_sizes(sizes)
         activations_t = _validate_activations(activations, depth=len(sizes_t) - 1)
-        if not isinstance(loss, str) or loss not in LOSSES:
-            raise UnknownLossError(f"unknown loss {loss!r}: {_suggest_loss(str(loss))}")
-        if loss == "bce" and activations_t[-1] != "sigmoid":
+        loss_o = as_loss(loss)
+        output = activations_t[-1]
+        if loss_o.name == "bce" and output != "sigmoid":
             raise SpecError(
                 f"loss 'bce' needs a sigmoid output layer, but layer {len(activations_t)} is "
-                f"{activations_t[-1]!r}; use activations=(..., 'sigmoid') or loss='mse'"
+                f"{output!r}; use activations=(..., 'sigmoid'), or loss='cross_entropy' with "
+                f"a softmax output, or loss='mse'"
+            )
+        if loss_o.name == "cross_entropy" and output != "softmax":
+            raise SpecError(
+                f"loss 'cross_entropy' needs a softmax output layer, but layer "
+                f"{len(activations_t)} is {output!r}; use activations=(..., 'softmax'), or "
+                f"loss='bce' with a sigmoid output"
             )
         object.__setattr__(self, "sizes", sizes_t)
         object.__setattr__(self, "activations", activations_t)
-        object.__setattr__(self, "loss", loss)
+        object.__setattr__(self, "loss", loss_o)
+        object.__setattr__(self, "l2", _validate_l2(l2))
 
     @property
     def depth(self) -> int:
@@ -102,10 +242,27 @@ class NetworkSpec:
         """Total number of scalar parameters."""
         return sum(n_l * n_prev + n_l for n_prev, n_l in zip(self.sizes[:-1], self.sizes[1:]))
 
+    def divisor(self, m: int) -> float:
+        """What the per-sample losses' sum is divided by, for a batch of m (`Loss.divisor`)."""
+        return self.loss.divisor(m, self.sizes[-1])
+
+    def objective(self, params: Sequence[tuple[Array, Array]], X: Array, Y: Array) -> float:
+        """J at these parameters: the loss with its reduction, plus the L2 term."""
+        return loss_value(
+            params,
+            X,
+            Y,
+            self.activations,
+            self.loss.name,
+            divisor=self.divisor(int(X.shape[1])),
+            l2=self.l2,
+        )
+
     def __repr__(self) -> str:
+        loss = repr(self.loss.name) if self.loss.is_default else repr(self.loss)
+        l2 = f", l2={self.l2!r}" if self.l2 else ""
         return (
-            f"NetworkSpec(sizes={self.sizes!r}, activations={self.activations!r}, "
-            f"loss={self.loss!r})"
+            f"NetworkSpec(sizes={self.sizes!r}, activations={self.activations!r}, loss={loss}{l2})"
         )
 
 
@@ -140,12 +297,20 @@ def _validate_activations(activations: Any, depth: int) -> tuple[str, ...]:
             f"activations has {len(activations)} names but sizes describe {depth} layer(s); "
             f"give exactly one activation per layer"
         )
+    canonical: list[str] = []
     for layer, name in enumerate(activations, start=1):
-        if not isinstance(name, str) or name not in ACTIVATIONS:
+        parsed = parse_activation(name) if isinstance(name, str) else None
+        if parsed is None:
             raise UnknownActivationError(
-                f"layer {layer}: unknown activation {name!r}: {_suggest(str(name), ACTIVATIONS)}"
+                f"layer {layer}: unknown activation {name!r}: {_suggest_activation(str(name))}"
             )
-    return tuple(activations)
+        if parsed in OUTPUT_ONLY_ACTIVATIONS and layer != depth:
+            raise SpecError(
+                f"layer {layer}: {parsed!r} couples the outputs of a sample and is allowed on "
+                f"the output layer (layer {depth}) only; use another activation here"
+            )
+        canonical.append(parsed)
+    return tuple(canonical)
 
 
 def _checked_array(value: Any, where: str, shape: tuple[int, ...]) -> Array:
@@ -170,6 +335,38 @@ def _checked_array(value: Any, where: str, shape: tuple[int, ...]) -> Array:
     frozen = np.array(value, dtype=np.float64, copy=True)
     frozen.setflags(write=False)
     return frozen
+
+
+#: How far a cross_entropy target column's sum may be from 1 (rounding of a computed one).
+_PROBABILITY_SUM_TOLERANCE: Final = 1e-9
+
+
+def _validate_targets(loss: str, Y: Array) -> None:
+    """bce: every target in [0, 1]; cross_entropy: every column a probability vector."""
+    if loss == "bce" and (np.any(Y < 0.0) or np.any(Y > 1.0)):
+        bad = np.argwhere((Y < 0.0) | (Y > 1.0))
+        first = tuple(int(i) for i in bad[0])
+        raise TargetRangeError(
+            f"loss 'bce' needs targets in [0, 1]; Y has {len(bad)} outside, first "
+            f"Y{list(first)} = {float(Y[first])!r}"
+        )
+    if loss == "cross_entropy":
+        if np.any(Y < 0.0):
+            first = tuple(int(i) for i in np.argwhere(Y < 0.0)[0])
+            raise TargetRangeError(
+                f"loss 'cross_entropy' needs nonnegative targets (each column of Y a probability "
+                f"vector); Y{list(first)} = {float(Y[first])!r}"
+            )
+        sums = np.sum(Y, axis=0)
+        off = np.flatnonzero(np.abs(sums - 1.0) > _PROBABILITY_SUM_TOLERANCE)
+        if off.size:
+            i = int(off[0])
+            raise TargetRangeError(
+                f"loss 'cross_entropy' needs each column of Y to sum to 1 (a probability "
+                f"vector, e.g. one-hot labels); column {i} sums to {float(sums[i])!r} "
+                f"({off.size} column(s) off); integer labels c become one-hot columns: "
+                f"Y = numpy.eye(n_L)[:, c]"
+            )
 
 
 def _batch_of(X: Any, n0: int) -> int:
@@ -240,13 +437,7 @@ class Problem:
         m = _batch_of(X, spec.sizes[0])
         X_checked = _checked_array(X, "X (inputs, columns are samples)", (spec.sizes[0], m))
         Y_checked = _checked_array(Y, "Y (targets, columns are samples)", (spec.sizes[-1], m))
-        if spec.loss == "bce" and (np.any(Y_checked < 0.0) or np.any(Y_checked > 1.0)):
-            bad = np.argwhere((Y_checked < 0.0) | (Y_checked > 1.0))
-            first = tuple(int(i) for i in bad[0])
-            raise TargetRangeError(
-                f"loss 'bce' needs targets in [0, 1]; Y has {len(bad)} outside, first "
-                f"Y{list(first)} = {float(Y_checked[first])!r}"
-            )
+        _validate_targets(spec.loss.name, Y_checked)
         object.__setattr__(self, "spec", spec)
         object.__setattr__(self, "params", tuple(checked))
         object.__setattr__(self, "X", X_checked)
@@ -282,7 +473,8 @@ class Problem:
         """A reproducible random problem: the same arguments give the same arrays.
 
         W^(l) ~ weight_scale · N(0, 1) / sqrt(n_{l-1}), b^(l) ~ 0.1 · N(0, 1), X ~ N(0, 1);
-        Y ~ U[0, 1) for mse and Bernoulli(1/2) labels in {0, 1} for bce. For ReLU-type layers
+        Y ~ U[0, 1) for mse, Bernoulli(1/2) labels in {0, 1} for bce and one-hot columns of
+        uniformly drawn classes for cross_entropy. For ReLU-type layers (relu, leaky_relu(α))
         each bias is then moved (as little as possible) so that every pre-activation of that
         row stays at least ``kink_margin`` · max(1, rms of the row) away from the kink at 0.
         """
@@ -305,8 +497,11 @@ class Problem:
             b = 0.1 * rng.standard_normal(n_l)
             params.append((W, b))
         X = rng.standard_normal((spec.sizes[0], int(batch)))
-        if spec.loss == "bce":
+        if spec.loss.name == "bce":
             Y = rng.integers(0, 2, size=(spec.sizes[-1], int(batch))).astype(np.float64)
+        elif spec.loss.name == "cross_entropy":
+            labels = rng.integers(0, spec.sizes[-1], size=int(batch))
+            Y = np.eye(spec.sizes[-1])[:, labels]
         else:
             Y = rng.random((spec.sizes[-1], int(batch)))
         params = _keep_off_kinks(params, X, spec.activations, kink_margin)
@@ -331,7 +526,7 @@ def _keep_off_kinks(
     out: list[tuple[Array, Array]] = []
     A = X
     for (W, b), name in zip(params, activations):
-        if name in KINKED_ACTIVATIONS:
+        if is_kinked(name):
             WA = W @ A  # Z - b, per row
             b = b.copy()
             for i in range(W.shape[0]):

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from harness.network import KINKED_ACTIVATIONS, Array, forward, loss_value
+from harness.network import Array, forward, is_kinked
 from harness.spec import Problem
 
 __all__ = ["TaylorResult", "taylor_check"]
@@ -77,7 +77,7 @@ def _crosses_kink(problem: Problem, v: list[Array], gamma: float) -> bool:
     for sign in (1.0, -1.0):
         moved = forward(_step(problem.params, v, sign * gamma), problem.X, spec.activations)
         for name, (Z0, _), (Z1, _) in zip(spec.activations, base, moved):
-            if name in KINKED_ACTIVATIONS and np.any(np.signbit(Z0) != np.signbit(Z1)):
+            if is_kinked(name) and np.any(np.signbit(Z0) != np.signbit(Z1)):
                 return True
     return False
 
@@ -87,11 +87,15 @@ def _loss_terms(problem: Problem) -> float:
     spec = problem.spec
     Z_L, A_L = forward(problem.params, problem.X, spec.activations)[-1]
     Y = problem.Y
-    if spec.loss == "mse":
+    if spec.loss.name == "mse":
         terms = (np.abs(A_L) + np.abs(Y)) ** 2
-    else:  # softplus(z) - y z, each term on its own
+    elif spec.loss.name == "bce":  # softplus(z) - y z, each term on its own
         terms = np.logaddexp(0.0, Z_L) + np.abs(Y * Z_L)
-    return float(np.sum(terms) / problem.batch)
+    else:  # cross_entropy: -y (z - logsumexp(z)), each term on its own
+        top = np.max(np.abs(Z_L), axis=0, keepdims=True)
+        terms = np.abs(Y) * (np.abs(Z_L) + top + np.log(Z_L.shape[0]))
+    l2_terms = 0.5 * spec.l2 * sum(float(np.sum(W * W)) for W, _ in problem.params)
+    return float(np.sum(terms) / spec.divisor(problem.batch)) + l2_terms
 
 
 def taylor_check(
@@ -117,16 +121,10 @@ def taylor_check(
     else:
         return TaylorResult(None, "inconclusive", (), ())
 
-    J0 = loss_value(problem.params, problem.X, problem.Y, spec.activations, spec.loss)
+    J0 = spec.objective(problem.params, problem.X, problem.Y)
     gammas = tuple(gamma0 / 2.0**k for k in range(HALVINGS))
     remainders = tuple(
-        abs(
-            loss_value(
-                _step(problem.params, v, g), problem.X, problem.Y, spec.activations, spec.loss
-            )
-            - J0
-            - g * g_dot_v
-        )
+        abs(spec.objective(_step(problem.params, v, g), problem.X, problem.Y) - J0 - g * g_dot_v)
         for g in gammas
     )
     noise = NOISE * np.finfo(np.float64).eps * max(_loss_terms(problem), np.finfo(np.float64).tiny)

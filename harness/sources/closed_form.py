@@ -74,7 +74,7 @@ def gradients(problem: Problem) -> list[tuple[Array, Array]]:
 
     z, a = cache[L - 1]
     # dC_dz[j, i] = ∂C_i/∂a_j · g'(z_j) for sample i: the first two factors of the chain.
-    dC_dz = dC_da_times_g_prime(spec.loss, spec.activations[L - 1], z, a, problem.Y)
+    dC_dz = dC_da_times_g_prime(spec.loss.name, spec.activations[L - 1], z, a, problem.Y)
     grads_backward: list[tuple[Array, Array]] = []  # layer L first
     for l in range(L, 0, -1):
         W, _ = params[l - 1]
@@ -126,7 +126,7 @@ def magnitudes(problem: Problem) -> list[tuple[Array, Array]]:
     z = cache[L - 1][0]
     # Output factors: a - y is formed by subtraction, so its terms are |a| and |y|.
     y = problem.Y
-    if spec.loss == "mse":
+    if spec.loss.name == "mse":
         dC_dz_abs = 2.0 * (a_mag[L] + np.abs(y)) * _g_prime_terms(spec.activations[L - 1], z)
     else:  # bce: a candidate forms a - y; its rounding scales with |a| + |y|
         dC_dz_abs = a_mag[L] + np.abs(y)

@@ -149,7 +149,7 @@ def prepare(problem: Problem, *, rel_step: float = 1e-8) -> Network:
     errA = np.zeros_like(problem.X)
     A_T, A_max, errA_max, WT, W_norm = [], [], [], [], []
     layers, slope2_max, K_max = [], [], []
-    bce = spec.loss == "bce"
+    bce = spec.loss.name == "bce"
     for l, ((W, b), (Z, A_l), name) in enumerate(zip(params, fwd, spec.activations)):
         absW = np.abs(W)
         errZ = (W.shape[1] + 2) * _EPS * (absW @ np.abs(A[l]) + np.abs(b)[:, None])
@@ -170,7 +170,7 @@ def prepare(problem: Problem, *, rel_step: float = 1e-8) -> Network:
     theta_max = max(max(float(np.abs(W).max()), float(np.abs(b).max())) for W, b in params)
     h = rel_step * max(1.0, theta_max)
     return Network(
-        A_T, A_max, errA_max, WT, W_norm, layers, slope2_max, K_max, spec.loss,
+        A_T, A_max, errA_max, WT, W_norm, layers, slope2_max, K_max, spec.loss.name,
         np.ascontiguousarray(two_r.T), np.ascontiguousarray(err_two_r.T),
         np.ascontiguousarray(problem.Y.T), h,
     )  # fmt: skip

@@ -433,7 +433,7 @@ class _Evaluator:
             y, y_labels = self._tensor(f.args[1])
             union = _union(labels, y_labels)
             z, y = _align(z, labels, union), _align(y, y_labels, union)
-            fn = _head_derivative(self.spec.loss, self.spec.activations[-1])
+            fn = _head_derivative(self.spec.loss.name, self.spec.activations[-1])
             return (fn.mp(z, y) if self.precise else fn.float64(z, y)), union
         layer = int(f.func.__name__[1:])
         fn = _activation_derivative(self.spec.activations[layer - 1])

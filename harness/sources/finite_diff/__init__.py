@@ -121,14 +121,14 @@ def _prepare(problem: Problem) -> tuple[_Net, list[Array], list[Array]]:
     Z_L, A_L = fwd[-1]
     S, S_minus, Y = activate("sigmoid", Z_L), activate("sigmoid", -Z_L), problem.Y
     two_r = 2.0 * (A_L - Y)
-    if spec.loss == "mse":  # 2 err(a) + rounding of 2(a - y)
+    if spec.loss.name == "mse":  # 2 err(a) + rounding of 2(a - y)
         err_d = 2.0 * errA[-1] / _EPS + np.abs(two_r)
     else:  # |Δ(ΔH)| <= |d| |Δσ(z)| <= |d| 2σ(z)σ(-z) err(z)
         err_d = 2.0 * errZ_L / _EPS * S * S_minus
     # bce: ΔH changes with d at most at |σ(z + d) - y| <= |σ(z) - y| + σ(z)σ(-z) for |d| <= 1/4
     SY = 2.0 * (np.abs(Y * S_minus - (1.0 - Y) * S) + S * S_minus)
     head_arrays = (two_r, err_d, S, SY, Y)
-    head = _Head(spec.loss, *(np.ascontiguousarray(a.T) for a in head_arrays))
+    head = _Head(spec.loss.name, *(np.ascontiguousarray(a.T) for a in head_arrays))
     M: list[tuple[Array, Array] | None] = []
     for l in range(spec.depth):
         if l + 2 >= spec.depth:
