@@ -32,8 +32,8 @@ from typing import Any, Final, Protocol, cast
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.network import ACTIVATIONS, LEAKY_SLOPE, LOSSES, Array, Params
-from harness.spec import NetworkSpec
+from harness.network import ACTIVATIONS, LOSSES, Array, Params, leaky_slope, parse_activation
+from harness.spec import Loss, NetworkSpec
 
 __all__ = [
     "TORCH_SOFTPLUS_THRESHOLD",
@@ -86,10 +86,16 @@ def _support(supports: Mapping[str, Sequence[str]] | None, who: str) -> dict[str
         raise AdapterError(f"{who}: supports values are sequences of names, got {declared!r}")
     activations = tuple(declared.get("activations", ACTIVATIONS))
     losses = tuple(declared.get("losses", LOSSES))
-    for name, known in [*((a, ACTIVATIONS) for a in activations), *((x, LOSSES) for x in losses)]:
-        if name not in known:
-            raise AdapterError(f"{who}: supports names {name!r}; known: {', '.join(known)}")
-    return {"activations": activations, "losses": losses}
+    for name in activations:
+        if not isinstance(name, str) or parse_activation(name) is None:
+            raise AdapterError(
+                f"{who}: supports names {name!r}; known: {', '.join(ACTIVATIONS)}, leaky_relu(α)"
+            )
+    for name in losses:
+        if name not in LOSSES:
+            raise AdapterError(f"{who}: supports names {name!r}; known: {', '.join(LOSSES)}")
+    canonical = tuple(str(parse_activation(name)) for name in activations)
+    return {"activations": canonical, "losses": losses}
 
 
 def _require(supports: dict[str, tuple[Any, ...]], activations: Sequence[str], loss: str) -> None:
@@ -147,11 +153,13 @@ def from_flat(
     grad: Callable[[Array, Array, Array], Any],
     sizes: Sequence[int],
     activations: Sequence[str],
-    loss: str,
+    loss: str | Loss,
     *,
     layout: str = "columns",
+    l2: float = 0.0,
 ) -> AdaptedBackward:
-    """Adapt ``grad(theta, X, Y) -> dtheta`` for one architecture, activations and loss.
+    """Adapt ``grad(theta, X, Y) -> dtheta`` for one architecture, activations and loss
+    (a name or a `harness.Loss`, with ``l2``: the convention ``grad`` implements).
 
     ``theta`` is a fresh float64 vector of ``NetworkSpec(sizes, ...).n_params`` entries,
     ``[W1.ravel(), b1, W2.ravel(), b2, ...]`` with each W^(l) (n_l, n_{l-1}) flattened row-major:
@@ -167,17 +175,17 @@ def from_flat(
     `NotImplementedError` (recorded as unsupported). If ``grad`` writes into theta, the change is
     copied back into the parameters, so the harness sees the mutation.
     """
-    spec = NetworkSpec(sizes, activations, loss)
+    spec = NetworkSpec(sizes, activations, loss, l2=l2)
     if layout not in ("columns", "rows"):
         raise AdapterError(f"from_flat: layout must be 'columns' or 'rows', got {layout!r}")
     shapes = spec.param_shapes
 
     def backward(params: Params, X: Array, Y: Array, activations: Sequence[str], loss: str) -> Any:
         here = (int(X.shape[0]), *(int(W.shape[0]) for W, _ in params))
-        if (here, tuple(activations), loss) != (spec.sizes, spec.activations, spec.loss):
+        if (here, tuple(activations), loss) != (spec.sizes, spec.activations, spec.loss.name):
             raise NotImplementedError(
                 f"from_flat was made for {spec!r}; this problem is "
-                f"{NetworkSpec(here, activations, loss)!r}"
+                f"{NetworkSpec(here, activations, loss, l2=spec.l2)!r}"
             )
         theta = np.concatenate([part for W, b in params for part in (W.ravel(), b)])
         theta_given = theta.copy()
@@ -202,6 +210,7 @@ def from_flat(
     supports: dict[str, tuple[Any, ...]] = {
         "activations": tuple(dict.fromkeys(spec.activations)),
         "losses": (spec.loss,),
+        "l2": (spec.l2,),
         "specs": (spec,),
     }
     backward.__wrapped__ = grad  # type: ignore[attr-defined]  # names the user's code
@@ -242,15 +251,19 @@ def _torch_sequential(torch: Any, sizes: tuple[int, ...], activations: tuple[str
         "sigmoid": nn.Sigmoid,
         "tanh": nn.Tanh,
         "relu": nn.ReLU,
-        "leaky_relu": lambda: nn.LeakyReLU(LEAKY_SLOPE),
         "identity": nn.Identity,
         "softplus": lambda: nn.Softplus(beta=1.0, threshold=TORCH_SOFTPLUS_THRESHOLD),
+        "elu": nn.ELU,
+        "silu": nn.SiLU,
+        "gelu": nn.GELU,  # approximate="none": the exact z Φ(z)
+        "softmax": lambda: nn.Softmax(dim=1),  # rows are samples here
     }
     layers: list[Any] = []
     for (n_prev, n_l), name in zip(itertools.pairwise(sizes), activations):
         # skip_init: the weights are overwritten anyway, and torch's global RNG is left alone.
         layers.append(nn.utils.skip_init(nn.Linear, n_prev, n_l, dtype=torch.float64))
-        layers.append(modules[name]())
+        slope = leaky_slope(name)
+        layers.append(nn.LeakyReLU(slope) if slope is not None else modules[name]())
     return nn.Sequential(*layers)
 
 
@@ -294,24 +307,29 @@ def from_torch(
                 f"module_factory{(sizes, activations)} built nn.Linear layers (weight shape, has "
                 f"bias) {found}, expected {wanted}"
             )
-        ends_in_sigmoid = (
-            isinstance(module, torch.nn.Sequential)
-            and len(module) > 0
-            and isinstance(module[-1], torch.nn.Sigmoid)
+        ends_in = (
+            type(module[-1])
+            if isinstance(module, torch.nn.Sequential) and len(module) > 0
+            else None
         )
-        return module, linears, module[:-1] if ends_in_sigmoid else None
+        logits = {torch.nn.Sigmoid: "sigmoid", torch.nn.Softmax: "softmax"}.get(ends_in)
+        return module, linears, (module[:-1], logits) if logits else None
 
     def loss_of(module: Any, logits: Any, X_rows: Any, Y_rows: Any, loss: str, m: int) -> Any:
+        F = torch.nn.functional
         if loss == "mse":
             return ((module(X_rows) - Y_rows) ** 2).sum() / m
-        if logits is not None:
-            Z_L = logits(X_rows)
-            return (
-                torch.nn.functional.binary_cross_entropy_with_logits(Z_L, Y_rows, reduction="sum")
-                / m
-            )
-        A = module(X_rows)
-        return -(Y_rows * torch.log(A) + (1 - Y_rows) * torch.log1p(-A)).sum() / m
+        if loss == "bce":
+            if logits is not None and logits[1] == "sigmoid":
+                Z_L = logits[0](X_rows)
+                return F.binary_cross_entropy_with_logits(Z_L, Y_rows, reduction="sum") / m
+            A = module(X_rows)
+            return -(Y_rows * torch.log(A) + (1 - Y_rows) * torch.log1p(-A)).sum() / m
+        if loss == "cross_entropy":
+            if logits is not None and logits[1] == "softmax":
+                return -(Y_rows * F.log_softmax(logits[0](X_rows), dim=1)).sum() / m
+            return -(Y_rows * torch.log(module(X_rows))).sum() / m
+        raise NotImplementedError(f"from_torch: unknown loss {loss!r}")
 
     def backward(params: Params, X: Array, Y: Array, activations: Sequence[str], loss: str) -> Any:
         _require(declared, activations, loss)
@@ -347,10 +365,20 @@ def _jax_loss(jax: Any, activations: tuple[str, ...], loss: str) -> Callable[...
         "sigmoid": jax.nn.sigmoid,
         "tanh": jnp.tanh,
         "relu": jax.nn.relu,
-        "leaky_relu": lambda z: jax.nn.leaky_relu(z, negative_slope=LEAKY_SLOPE),
         "identity": lambda z: z,
         "softplus": jax.nn.softplus,
+        "elu": jax.nn.elu,
+        "silu": jax.nn.silu,
+        "gelu": lambda z: jax.nn.gelu(z, approximate=False),
+        "softmax": lambda z: jax.nn.softmax(z, axis=0),  # columns are samples
     }
+
+    def activation(name: str) -> Callable[..., Any]:
+        slope = leaky_slope(name)
+        if slope is not None:
+            return lambda z: jax.nn.leaky_relu(z, negative_slope=slope)
+        chosen: Callable[..., Any] = g[name]
+        return chosen
 
     def J(params: Any, X: Any, Y: Any) -> Any:
         m = X.shape[1]
@@ -361,7 +389,9 @@ def _jax_loss(jax: Any, activations: tuple[str, ...], loss: str) -> Callable[...
                 # From the logits: log a = log σ(z), log(1 - a) = log σ(-z); never log(0).
                 log_a, log_1_minus_a = jax.nn.log_sigmoid(Z), jax.nn.log_sigmoid(-Z)
                 return -jnp.sum(Y * log_a + (1 - Y) * log_1_minus_a) / m
-            A = g[name](Z)
+            if loss == "cross_entropy" and l == len(activations):
+                return -jnp.sum(Y * jax.nn.log_softmax(Z, axis=0)) / m
+            A = activation(name)(Z)
         return jnp.sum((A - Y) ** 2) / m
 
     return J

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -35,10 +35,10 @@ from harness.case import CaseResult
 from harness.compare import Entry, TensorRecord
 from harness.errors import HarnessError
 from harness.fast import FastResult
-from harness.network import ACTIVATIONS, LOSSES
 from harness.report import Run, write_report
 from harness.spec import NetworkSpec, Problem
-from harness.strategies import network_specs, problems
+from harness.strategies import problems
+from harness.support import Support, parse_support
 
 __all__ = ["KINDS", "AuditReport", "CheckReport", "Finding", "audit", "check"]
 
@@ -313,70 +313,25 @@ def check(
     return CheckReport(case)
 
 
-@dataclass(frozen=True)
-class _Support:
-    activations: tuple[str, ...]
-    losses: tuple[str, ...]
-    specs: tuple[NetworkSpec, ...] | None  # a fixed-architecture candidate lists its specs
-
-    def covers(self, spec: NetworkSpec) -> bool:
-        if self.specs is not None:
-            return spec in self.specs
-        return set(spec.activations) <= set(self.activations) and spec.loss in self.losses
-
-
-def _supported(backward: Backward, supports: Mapping[str, Any] | None) -> _Support:
-    declared = supports if supports is not None else getattr(backward, "supports", None) or {}
-    if not isinstance(declared, Mapping):
-        raise HarnessError(
-            f"supports must be a mapping like {{'activations': [...], 'losses': [...]}}, "
-            f"got {declared!r}"
-        )
-    specs = declared.get("specs")
-    if specs is not None and (
-        not isinstance(specs, Sequence) or not all(isinstance(s, NetworkSpec) for s in specs)
-    ):
-        raise HarnessError(f"supports['specs'] must be a list of NetworkSpec, got {specs!r}")
-    unknown_keys = set(declared) - {"activations", "losses", "specs"}
-    if unknown_keys:
-        raise HarnessError(f"supports has unknown keys {sorted(unknown_keys)}")
-    activations = tuple(declared.get("activations", ACTIVATIONS))
-    losses = tuple(declared.get("losses", LOSSES))
-    for name in activations:
-        if name not in ACTIVATIONS:
-            raise HarnessError(f"supports: unknown activation {name!r}; known: {ACTIVATIONS}")
-    for name in losses:
-        if name not in LOSSES:
-            raise HarnessError(f"supports: unknown loss {name!r}; known: {LOSSES}")
-    return _Support(activations, losses, None if specs is None else tuple(specs))
+def _supported(backward: Backward, supports: Mapping[str, Any] | None) -> Support:
+    declared = supports if supports is not None else getattr(backward, "supports", None)
+    return parse_support(declared or {})
 
 
 @st.composite
 def _spec_family(draw: st.DrawFn, spec: NetworkSpec) -> NetworkSpec:
-    """Same depth, activations and loss; each width from 1 up to the spec's own."""
+    """Same depth, activations, loss and l2; each width from 1 up to the spec's own."""
     sizes = tuple(draw(st.integers(1, n)) for n in spec.sizes)
-    return NetworkSpec(sizes, spec.activations, spec.loss)
+    return NetworkSpec(sizes, spec.activations, spec.loss, l2=spec.l2)
 
 
 def _strategy(
-    spec: NetworkSpec | None, support: _Support, profile: Profile
+    spec: NetworkSpec | None, support: Support, profile: Profile
 ) -> SearchStrategy[Problem]:
-    if support.specs is not None:
-        return problems(st.sampled_from(support.specs), max_batch=profile.max_batch)
-    if spec is not None:
+    if spec is not None and support.specs is None:
         return problems(_spec_family(spec), max_batch=profile.max_batch)
-    acts, loss_names = support.activations, support.losses
-    output = acts if "sigmoid" in acts or "bce" not in loss_names else (*acts, "sigmoid")
-    return problems(
-        network_specs(
-            max_depth=profile.max_depth,
-            max_width=profile.max_width,
-            activations=acts,
-            losses=loss_names,
-            output_activations=output,
-        ),
-        max_batch=profile.max_batch,
-    )
+    specs = support.specs_strategy(profile.max_depth, profile.max_width)
+    return problems(specs, max_batch=profile.max_batch)
 
 
 def audit(

@@ -25,7 +25,8 @@ from harness.diagnose import diagnose
 from harness.errors import HarnessError
 from harness.fast import fast_check, gradients_of
 from harness.spec import Problem
-from harness.strategies import network_specs, problems
+from harness.strategies import problems
+from harness.support import declared_support
 from harness.taylor import taylor_check
 from harness.threads import one_blas_thread
 
@@ -194,11 +195,9 @@ def run_campaign(
     sampled: list[CaseResult] = []
     state = {"examples": 0, "calls": 0, "shrinking": False}
     first: list[CaseResult] = []
-    if strategy is None:
-        strategy = problems(
-            network_specs(max_depth=profile.max_depth, max_width=profile.max_width),
-            max_batch=profile.max_batch,
-        )
+    if strategy is None:  # what the candidate declares it supports (harness.support)
+        specs = declared_support(backward).specs_strategy(profile.max_depth, profile.max_width)
+        strategy = problems(specs, max_batch=profile.max_batch)
     if check is None:
 
         def check(problem: Problem) -> CaseResult:

@@ -13,7 +13,7 @@ import importlib
 import sys
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -104,15 +104,37 @@ def _copies(problem: Problem) -> tuple[list[tuple[Array, Array]], Array, Array]:
     return params, np.array(problem.X), np.array(problem.Y)
 
 
+def takes_convention_keywords(backward: Any) -> bool:
+    """Whether ``backward`` declares ``supports["keywords"] = True``: it takes ``half=``,
+    ``reduction=`` and ``l2=`` after the contract's five arguments (`harness.support`)."""
+    declared = getattr(backward, "supports", None)
+    return isinstance(declared, Mapping) and declared.get("keywords") is True
+
+
+def contract_arguments(
+    backward: Any, problem: Problem, params: Any, X: Any, Y: Any
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The positional and keyword arguments of one call under the plug-in contract: names are
+    plain ``str``; the convention's keywords only for a function that declares them."""
+    spec = problem.spec
+    args = (params, X, Y, [str(a) for a in spec.activations], str(spec.loss.name))
+    if not takes_convention_keywords(backward):
+        return args, {}
+    return args, {"half": spec.loss.half, "reduction": spec.loss.reduction, "l2": spec.l2}
+
+
 def _run_with_timeout(
-    backward: Backward, arguments: tuple[Any, ...], timeout: float
+    backward: Backward,
+    arguments: tuple[tuple[Any, ...], dict[str, Any]],
+    timeout: float,
 ) -> tuple[str, Any]:
     """("ok", output) | ("raised", exception) | ("timeout", None). A hung call is abandoned."""
     box: dict[str, Any] = {}
+    args, kwargs = arguments
 
     def target() -> None:
         try:
-            box["output"] = backward(*arguments)
+            box["output"] = backward(*args, **kwargs)
         except BaseException as error:  # even SystemExit: a candidate's failure is a finding
             box["error"] = error
 
@@ -193,13 +215,12 @@ def call_candidate(
     ``nondeterministic``; a `NotImplementedError` is ``unsupported`` (not a failure) when
     ``unsupported_ok``, i.e. the problem lies outside what the candidate declared it supports.
     """
-    spec = problem.spec
     records: list[TensorRecord] = []
     outputs = []
     for _ in range(2 if repeat else 1):
         params, X, Y = _copies(problem)
         status, value = _run_with_timeout(
-            backward, (params, X, Y, list(spec.activations), spec.loss.name), timeout
+            backward, contract_arguments(backward, problem, params, X, Y), timeout
         )
         if status == "timeout":
             detail = f"candidate did not return within {timeout:g} s on {problem!r}; abandoned"

@@ -27,9 +27,9 @@ from harness.candidate import Backward, CandidateError, load_candidate
 from harness.case import CaseResult
 from harness.compare import TensorRecord
 from harness.errors import HarnessError
-from harness.network import LOSSES
+from harness.network import LOSSES, REDUCTIONS
 from harness.report import Run, write_report
-from harness.spec import NetworkSpec, Problem
+from harness.spec import Loss, NetworkSpec, Problem
 
 __all__ = ["main"]
 
@@ -65,8 +65,27 @@ def _csv_names(text: str) -> tuple[str, ...]:
 def _add_problem_arguments(parser: argparse.ArgumentParser, title: str) -> None:
     one = parser.add_argument_group(title)
     one.add_argument("--sizes", type=_csv_ints, metavar="N0,N1,...")
-    one.add_argument("--activations", type=_csv_names, metavar="G1,G2,...")
-    one.add_argument("--loss", choices=LOSSES)
+    one.add_argument(
+        "--activations",
+        type=_csv_names,
+        metavar="G1,G2,...",
+        help="one per layer, e.g. 'leaky_relu(0.2)',gelu,softmax (quote the parentheses)",
+    )
+    one.add_argument("--loss", choices=LOSSES, help="the per-sample loss (DESIGN.md)")
+    one.add_argument("--half", action="store_true", help="mse with ½: J = ½·Σ(a - y)² / reduction")
+    one.add_argument(
+        "--reduction",
+        choices=REDUCTIONS,
+        default="mean",
+        help="mean: ÷ m (default, the seeds'); sum; elementwise_mean: ÷ m·n_L (torch's default)",
+    )
+    one.add_argument(
+        "--l2",
+        type=float,
+        default=0.0,
+        metavar="λ",
+        help="L2 weight decay: J gains (λ/2)·Σ‖W‖² (biases excluded, not divided by m)",
+    )
     one.add_argument("--batch", type=int, default=4)
     one.add_argument("--problem-seed", type=int, metavar="S")
     one.add_argument("--weight-scale", type=float, default=1.0)
@@ -139,7 +158,11 @@ def _parser() -> argparse.ArgumentParser:
 def _spec(args: argparse.Namespace) -> NetworkSpec:
     if args.sizes is None or args.activations is None or args.loss is None:
         raise HarnessError("one problem needs all of --sizes, --activations and --loss")
-    return NetworkSpec(args.sizes, args.activations, args.loss)
+    return NetworkSpec(args.sizes, args.activations, _loss(args), l2=args.l2)
+
+
+def _loss(args: argparse.Namespace) -> Loss:
+    return Loss(args.loss or "mse", half=args.half, reduction=args.reduction)
 
 
 def _single_problem(args: argparse.Namespace) -> Problem:
@@ -274,6 +297,17 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
                    report_dir)  # fmt: skip
 
 
+def _convention_given(args: argparse.Namespace) -> bool:
+    return bool(args.half or args.reduction != "mean" or args.l2)
+
+
+def _convention_flags(args: argparse.Namespace) -> str:
+    """--half / --reduction / --l2 as given, for a reproduce line."""
+    flags = " --half" if args.half else ""
+    flags += f" --reduction {args.reduction}" if args.reduction != "mean" else ""
+    return flags + (f" --l2 {args.l2!r}" if args.l2 else "")
+
+
 def _audited(args: argparse.Namespace) -> Backward:
     function = load_candidate(args.target)
     if args.layout == "columns":
@@ -281,7 +315,7 @@ def _audited(args: argparse.Namespace) -> Backward:
     if args.layout == "rows":
         return from_rows(function)
     spec = _spec(args)
-    return from_flat(function, spec.sizes, spec.activations, spec.loss)
+    return from_flat(function, spec.sizes, spec.activations, spec.loss, l2=spec.l2)
 
 
 def _audit(args: argparse.Namespace, console: Console) -> int:
@@ -304,12 +338,15 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
         supports: dict[str, Any] | None = None
         if args.sizes is not None:
             family = _spec(args)
-        elif args.activations is not None or args.loss is not None:
-            supports = {}
+        elif args.activations is not None or args.loss is not None or _convention_given(args):
+            supports = {"l2": (args.l2,)}
             if args.activations is not None:
                 supports["activations"] = args.activations
-            if args.loss is not None:
-                supports["losses"] = (args.loss,)
+            losses = (args.loss,) if args.loss is not None else LOSSES
+            supports["losses"] = tuple(
+                Loss(name, half=args.half and name == "mse", reduction=args.reduction)
+                for name in losses
+            )
         audited = _campaign_with_bar(
             console,
             args.examples,
@@ -323,7 +360,13 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
         command = f"gradcheck-harness {front} --examples {args.examples} --seed {args.seed}"
         if family is not None:
             command += (f" --sizes {','.join(map(str, family.sizes))} --activations "
-                        f"{','.join(family.activations)} --loss {family.loss}")  # fmt: skip
+                        f"{shlex.quote(','.join(family.activations))} "
+                        f"--loss {family.loss.name}")  # fmt: skip
+        elif args.activations is not None:
+            command += f" --activations {shlex.quote(','.join(args.activations))}"
+        if args.loss is not None and family is None:
+            command += f" --loss {args.loss}"
+        command += _convention_flags(args)
         if args.fast:
             command += " --fast"
     seconds = time.perf_counter() - start

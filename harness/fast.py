@@ -59,6 +59,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from harness.candidate import contract_arguments
 from harness.compare import Entry
 from harness.errors import ArrayDtypeError, ArrayShapeError, HarnessError, NonFiniteError
 from harness.network import Array
@@ -347,10 +348,11 @@ def fast_check(
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise HarnessError(f"seed must be an int, got {seed!r}")
     if callable(candidate):
-        spec = problem.spec
         params = [(np.array(W), np.array(b)) for W, b in problem.params]
-        candidate = candidate(params, np.array(problem.X), np.array(problem.Y),
-                              list(spec.activations), spec.loss.name)  # fmt: skip
+        args, kwargs = contract_arguments(
+            candidate, problem, params, np.array(problem.X), np.array(problem.Y)
+        )
+        candidate = candidate(*args, **kwargs)
     grads = gradients_of(candidate, problem)
     start = time.perf_counter()
     with one_blas_thread():  # dozens of small GEMMs: see harness.threads

@@ -165,7 +165,7 @@ def as_loss(loss: Loss | str) -> Loss:
         return loss
     if not isinstance(loss, str):
         raise UnknownLossError(
-            f"loss must be a name ({', '.join(LOSSES)}) or a harness.Loss, got {loss!r}"
+            f"unknown loss {loss!r}: a loss is a name ({', '.join(LOSSES)}) or a harness.Loss"
         )
     return Loss(loss)
 

@@ -5,7 +5,7 @@
 >>> @given(problems(network_specs(max_depth=3, activations=("tanh", "relu"))))
 ... def test_my_backprop(problem):
 ...     grads = my_backward(problem.params, problem.X, problem.Y,
-...                         problem.spec.activations, problem.spec.loss)
+...                         problem.spec.activations, problem.spec.loss.name)
 ...     ...
 
 Every argument is checked when the strategy is built, and a bad one raises a typed
@@ -14,8 +14,9 @@ weight scales and seeds) before Hypothesis draws anything.
 
 Shrinking goes to the smallest, most readable network that still fails: depth toward
 ``min_depth``, every width toward ``min_width``, activations toward ``identity`` (then ``tanh``,
-``sigmoid``, ...), the loss toward ``mse``, the batch toward ``min_batch``, the weight scale toward
-the first of ``weight_scales`` and the seed toward 0. With the defaults the smallest problem is
+``sigmoid``, ...), the loss toward ``Loss('mse')`` (no ½, mean), l2 toward the first of ``l2s``
+(0 by default), the batch toward ``min_batch``, the weight scale toward the first of
+``weight_scales`` and the seed toward 0. With the defaults the smallest problem is
 ``Problem.random(NetworkSpec(sizes=(1, 1), activations=('identity',), loss='mse'), batch=1,
 seed=0, weight_scale=1.0)``.
 
@@ -33,17 +34,46 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from harness.errors import ProblemError, SpecError, UnknownActivationError, UnknownLossError
-from harness.network import ACTIVATIONS, LOSSES
-from harness.spec import NetworkSpec, Problem, _suggest, _suggest_loss
+from harness.errors import ProblemError, SpecError, UnknownActivationError
+from harness.network import (
+    ACTIVATIONS,
+    LOSSES,
+    OUTPUT_ONLY_ACTIVATIONS,
+    REDUCTIONS,
+    parse_activation,
+)
+from harness.spec import Loss, NetworkSpec, Problem, _suggest_activation, as_loss
 
-__all__ = ["network_specs", "problems"]
+__all__ = [
+    "ALL_ACTIVATIONS",
+    "LOSS_CONVENTIONS",
+    "SEED_ACTIVATIONS",
+    "SEED_LOSSES",
+    "network_specs",
+    "problems",
+]
+
+#: The six activations of the seed conventions (what a plug-in that declares nothing is audited on).
+SEED_ACTIVATIONS: tuple[str, ...] = (
+    "sigmoid", "tanh", "relu", "leaky_relu", "identity", "softplus",
+)  # fmt: skip
+#: Every activation, with two leaky slopes besides the default 0.01 (the ones public code uses).
+ALL_ACTIVATIONS: tuple[str, ...] = (*ACTIVATIONS, "leaky_relu(0.2)", "leaky_relu(0.3)")
+#: mse and bce with the seeds' convention (no ½, mean over samples).
+SEED_LOSSES: tuple[Loss, ...] = (Loss("mse"), Loss("bce"))
+#: Every valid loss convention: mse × half × reduction, bce × reduction, cross_entropy × reduction.
+LOSS_CONVENTIONS: tuple[Loss, ...] = tuple(
+    Loss(name, half=half, reduction=reduction)
+    for name in LOSSES
+    for half in ((False, True) if name == "mse" else (False,))
+    for reduction in REDUCTIONS
+)
 
 #: The order sampled_from shrinks along: a minimal failing example is easiest to read on a linear
 #: layer, then on smooth squashing ones, then on kinked ones. Names not listed go last.
-_SIMPLEST_FIRST = ("identity", "tanh", "sigmoid", "relu", "leaky_relu", "softplus")
-#: Losses shrink toward mse: no output-layer constraint, no target range.
-_LOSS_ORDER = ("mse", "bce")
+_SIMPLEST_FIRST = (
+    "identity", "tanh", "sigmoid", "relu", "leaky_relu", "softplus", "elu", "silu", "gelu",
+)  # fmt: skip
 
 
 def network_specs(
@@ -52,21 +82,29 @@ def network_specs(
     max_depth: int = 4,
     min_width: int = 1,
     max_width: int = 16,
-    activations: Sequence[str] = ACTIVATIONS,
-    losses: Sequence[str] = LOSSES,
+    activations: Sequence[str] = ALL_ACTIVATIONS,
+    losses: Sequence[Loss | str] = LOSS_CONVENTIONS,
     output_activations: Sequence[str] | None = None,
+    l2s: Sequence[float] = (0.0,),
+    sizes: Sequence[Sequence[int]] | None = None,
+    depths: Sequence[int] | None = None,
 ) -> SearchStrategy[NetworkSpec]:
     """Strategy for a `NetworkSpec`: depth L in [min_depth, max_depth], every size n0..nL in
-    [min_width, max_width], one activation per layer and a loss.
+    [min_width, max_width], one activation per layer, a loss convention and an l2.
 
-    ``activations`` are the choices for every layer; ``output_activations``, when given, replace
-    them for the output layer L. A bce spec always has a sigmoid output layer, because bce is
-    defined only there (DESIGN.md): when ``output_activations`` is None the output layer of a bce
-    spec is sigmoid even if ``activations`` omits it; when ``output_activations`` is given and
-    omits 'sigmoid', bce is not drawn (and asking for bce alone is an error).
+    ``activations`` are the choices for every layer (an output-only one, softmax, is used on the
+    output layer only); ``output_activations``, when given, replace them for the output layer L.
+    ``losses`` are names (the seeds' convention: no ½, mean) or `harness.Loss` objects; the default
+    draws every convention. bce is defined on a sigmoid output only and cross_entropy on a softmax
+    output only (DESIGN.md): when ``output_activations`` is None the output layer of such a spec is
+    that activation even if ``activations`` omits it; when ``output_activations`` is given and
+    omits it, that loss is not drawn (and asking for that loss alone is an error). ``l2s`` are the
+    L2 weight decays drawn (the first is the one draws shrink to). ``sizes``, when given, are the
+    only architectures drawn (the depth and width bounds are then ignored); ``depths``, when
+    given, the only depths.
 
     The order of ``activations`` and ``losses`` does not matter: draws shrink toward ``identity``
-    (then tanh, sigmoid, relu, leaky_relu, softplus) and toward ``mse``.
+    (then tanh, sigmoid, relu, leaky_relu, softplus, elu, silu, gelu) and toward ``Loss('mse')``.
 
     >>> from hypothesis import given
     >>> @given(network_specs(max_depth=2, activations=("tanh", "relu"), losses=("mse",)))
@@ -79,46 +117,76 @@ def network_specs(
     min_width = _positive_int("min_width", min_width, SpecError)
     max_width = _positive_int("max_width", max_width, SpecError)
     _ordered("width", min_width, max_width, SpecError)
-    layer_choices = _activation_names("activations", activations)
-    loss_choices = _loss_names(losses)
+    all_choices = _activation_names("activations", activations)
+    layer_choices = tuple(a for a in all_choices if a not in OUTPUT_ONLY_ACTIVATIONS)
+    if not layer_choices and max_depth > 1:
+        raise SpecError(
+            f"activations={tuple(activations)!r} are output-only; hidden layers need another "
+            f"activation (or pass max_depth=1)"
+        )
+    loss_choices = _losses(losses)
+    fixed_sizes = None if sizes is None else _fixed_sizes(sizes)
+    depth_choices = None if depths is None else _depth_choices(depths)
     if output_activations is None:
-        output_choices = layer_choices
+        output_choices = all_choices
     else:
         output_choices = _activation_names("output_activations", output_activations)
-        if "sigmoid" not in output_choices and "bce" in loss_choices:
-            if loss_choices == ("bce",):
+        for loss_name, needs in (("bce", "sigmoid"), ("cross_entropy", "softmax")):
+            if needs in output_choices or all(x.name != loss_name for x in loss_choices):
+                continue
+            if all(x.name == loss_name for x in loss_choices):
                 raise SpecError(
-                    f"losses=('bce',) needs a sigmoid output layer, but "
-                    f"output_activations={tuple(output_activations)!r} excludes 'sigmoid'; "
-                    f"add 'sigmoid' to output_activations or allow losses=('mse',)"
+                    f"losses={tuple(losses)!r} need a {needs} output layer, but "
+                    f"output_activations={tuple(output_activations)!r} excludes {needs!r}; "
+                    f"add {needs!r} to output_activations or allow losses=('mse',)"
                 )
-            loss_choices = tuple(name for name in loss_choices if name != "bce")
+            loss_choices = tuple(x for x in loss_choices if x.name != loss_name)
     return _network_specs(
-        min_depth, max_depth, min_width, max_width, layer_choices, output_choices, loss_choices
+        fixed_sizes,
+        depth_choices,
+        min_depth,
+        max_depth,
+        min_width,
+        max_width,
+        layer_choices or output_choices,
+        output_choices,
+        loss_choices,
+        _l2_values(l2s),
     )
 
 
 @st.composite
 def _network_specs(
     draw: st.DrawFn,
+    fixed_sizes: tuple[tuple[int, ...], ...] | None,
+    depth_choices: tuple[int, ...] | None,
     min_depth: int,
     max_depth: int,
     min_width: int,
     max_width: int,
     layer_choices: tuple[str, ...],
     output_choices: tuple[str, ...],
-    loss_choices: tuple[str, ...],
+    loss_choices: tuple[Loss, ...],
+    l2_choices: tuple[float, ...],
 ) -> NetworkSpec:
     # Every choice is drawn whatever the loss, so the choice sequence keeps one shape and
     # the shrinker can move the loss without realigning the rest.
-    L = draw(st.integers(min_depth, max_depth), label="depth")
-    sizes = tuple(draw(st.integers(min_width, max_width)) for _ in range(L + 1))
+    if fixed_sizes is not None:
+        sizes = draw(st.sampled_from(fixed_sizes), label="sizes")
+        L = len(sizes) - 1
+    else:
+        depths = st.integers(min_depth, max_depth) if depth_choices is None else None
+        L = draw(depths or st.sampled_from(depth_choices or (1,)), label="depth")
+        sizes = tuple(draw(st.integers(min_width, max_width)) for _ in range(L + 1))
     hidden = tuple(draw(st.sampled_from(layer_choices)) for _ in range(L - 1))
     output = draw(st.sampled_from(output_choices))
     loss = draw(st.sampled_from(loss_choices))
-    if loss == "bce":
+    l2 = draw(st.sampled_from(l2_choices))
+    if loss.name == "bce":
         output = "sigmoid"
-    return NetworkSpec(sizes, (*hidden, output), loss)
+    elif loss.name == "cross_entropy":
+        output = "softmax"
+    return NetworkSpec(sizes, (*hidden, output), loss, l2=l2)
 
 
 def problems(
@@ -211,33 +279,67 @@ def _activation_names(argument: str, names: Any) -> tuple[str, ...]:
             f"{argument}={names!r}: must be a non-empty sequence of activation names; "
             f"known: {', '.join(ACTIVATIONS)}"
         )
+    canonical = []
     for name in names:
-        if not isinstance(name, str) or name not in ACTIVATIONS:
+        parsed = parse_activation(name) if isinstance(name, str) else None
+        if parsed is None:
             raise UnknownActivationError(
-                f"{argument}: unknown activation {name!r}: {_suggest(str(name), ACTIVATIONS)}"
+                f"{argument}: unknown activation {name!r}: {_suggest_activation(str(name))}"
             )
-    return _simplest_first(names, _SIMPLEST_FIRST + ACTIVATIONS)
+        canonical.append(parsed)
+    return _simplest_first(canonical)
 
 
-def _loss_names(names: Any) -> tuple[str, ...]:
-    if isinstance(names, str):
+def _simplest_first(names: Sequence[str]) -> tuple[str, ...]:
+    """Distinct names in shrinking order: `_SIMPLEST_FIRST`, then leaky slopes, softmax last."""
+
+    def rank(name: str) -> tuple[int, str]:
+        if name in _SIMPLEST_FIRST:
+            return (_SIMPLEST_FIRST.index(name), name)
+        return (len(_SIMPLEST_FIRST) + (name in OUTPUT_ONLY_ACTIVATIONS), name)
+
+    return tuple(sorted(set(names), key=rank))
+
+
+def _losses(losses: Any) -> tuple[Loss, ...]:
+    """Distinct `Loss` conventions (names are the seeds' convention), simplest first."""
+    if isinstance(losses, (str, Loss)):
         raise SpecError(
-            f"losses must be a sequence of loss names, got the single string {names!r}; "
-            f"write losses=({names!r},)"
+            f"losses must be a sequence of loss names or harness.Loss objects, got the single "
+            f"value {losses!r}; write losses=({losses!r},)"
         )
-    if not isinstance(names, Sequence) or len(names) == 0:
+    if not isinstance(losses, Sequence) or len(losses) == 0:
         raise SpecError(
-            f"losses={names!r}: must be a non-empty sequence of loss names; "
-            f"known: {', '.join(LOSSES)}"
+            f"losses={losses!r}: must be a non-empty sequence of loss names or harness.Loss "
+            f"objects; known names: {', '.join(LOSSES)}"
         )
-    for name in names:
-        if not isinstance(name, str) or name not in LOSSES:
-            raise UnknownLossError(f"losses: unknown loss {name!r}: {_suggest_loss(str(name))}")
-    return _simplest_first(names, _LOSS_ORDER + LOSSES)
+    converted = dict.fromkeys(as_loss(x) for x in losses)
+
+    def rank(loss: Loss) -> tuple[int, int, bool]:
+        return (LOSSES.index(loss.name), REDUCTIONS.index(loss.reduction), loss.half)
+
+    return tuple(sorted(converted, key=rank))
 
 
-def _simplest_first(names: Sequence[str], order: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(sorted(set(names), key=order.index))
+def _fixed_sizes(values: Any) -> tuple[tuple[int, ...], ...]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+        raise SpecError(f"sizes must be a non-empty list of (n0, ..., nL) tuples, got {values!r}")
+    return tuple(dict.fromkeys(NetworkSpec(v, ("identity",) * (len(v) - 1)).sizes for v in values))
+
+
+def _depth_choices(values: Any) -> tuple[int, ...]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+        raise SpecError(f"depths must be a non-empty list of positive ints, got {values!r}")
+    return tuple(sorted({_positive_int("depths[i]", v, SpecError) for v in values}))
+
+
+def _l2_values(values: Any) -> tuple[float, ...]:
+    """The distinct l2 values in the given order (the first is the one draws shrink to)."""
+    if isinstance(values, numbers.Real) or not isinstance(values, Sequence) or not values:
+        raise SpecError(
+            f"l2s must be a non-empty sequence of numbers >= 0, e.g. (0.0, 1e-3), got {values!r}"
+        )
+    return tuple(dict.fromkeys(NetworkSpec((1, 1), ("identity",), l2=v).l2 for v in values))
 
 
 def _weight_scales(scales: Any) -> tuple[float, ...]:
