@@ -154,11 +154,16 @@ def test_a_zero_gradient_is_no_known_pattern() -> None:
     ("factor", "text"),
     [
         (2.0, "scaled by 2"),
-        (0.5, "scaled by 1/2"),
+        # Against plain mse, 1/2 is the ½·MSE gradient and 1/n_L torch's mean over every entry.
+        (0.5, "scaled by 1/2: a ½·MSE convention? declare Loss('mse', half=True)"),
         (float(BATCH), "scaled by m = 5"),
         (1 / BATCH, "scaled by 1/m = 0.2"),
         (-1 / BATCH, "scaled by -1/m = -0.2"),
-        (1 / 3, "scaled by 1/n_L = 0.333333"),
+        (
+            1 / 3,
+            "scaled by 1/n_L = 0.333333: a mean over every output entry (torch's default)? "
+            "declare Loss('mse', reduction='elementwise_mean')",
+        ),
         (0.37, "scaled by 0.37"),
     ],
 )
