@@ -11,8 +11,13 @@ No global atol/rtol. Each source carries its own per-entry bound:
   (`harness.sources.closed_form.magnitudes`), and ``κ`` counts the operations one entry passes
   through: m samples summed, n_{l-1} + a few operations per layer, each layer's activation
   derivative evaluated at a pre-activation that is itself off by up to n · eps · |z|_abs
-  (which the slope of g' amplifies by at most 2 · |z|_abs relative). The constants below are
-  the data of that model; `safety` covers the gap between a first-order bound and float64.
+  (which the slope of g' amplifies by at most 2 · |z|_abs relative), and 2 n_L more for a
+  softmax output (the Σ_k of its normalizer and of its Jacobian product). ``M`` carries the
+  conventions: it is divided by the loss's divisor like the gradient, holds l2 · |W| (one more
+  term of the sum), and takes each function's derivative as the terms a candidate usually
+  forms it from (1 - tanh², A + 1 for elu, σ + zσ(1 - σ) for silu, erf for gelu, A - Y or the
+  full Jacobian after a softmax). The constants below are the data of that model; `safety`
+  covers the gap between a first-order bound and float64.
 
 A candidate entry passes when ``|candidate - expected| <= backprop_bound + source_bound`` where
 the expected value comes from the most precise source that speaks for the entry.
@@ -33,8 +38,15 @@ __all__ = ["DEFAULT_MODEL", "EPS", "ErrorModel", "backprop_bound", "half_ulp"]
 
 EPS: Final = float(np.finfo(np.float64).eps)
 #: Activations whose derivative varies with z (and so inherits z's rounding); the others have a
-#: piecewise-constant g'.
-SMOOTH_NONLINEAR: Final = frozenset({"sigmoid", "tanh", "softplus"})
+#: piecewise-constant g'. Where |g''/g'| is not bounded by ``slope_sensitivity`` (silu' and
+#: gelu' cross 0), `closed_form.magnitudes` takes g' as terms of at least |g''|/2, so the
+#: sensitivity times those terms still bounds |g''| · (error of z).
+SMOOTH_NONLINEAR: Final = frozenset(
+    {"sigmoid", "tanh", "softplus", "elu", "silu", "gelu", "softmax"}
+)
+#: Activations that couple the outputs of a sample: their normalizer and the backward Σ_k over
+#: the outputs each add n_L operations.
+COUPLED: Final = frozenset({"softmax"})
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,8 @@ def operation_count(problem: Problem, model: ErrorModel = DEFAULT_MODEL) -> floa
     for (W, b), A_prev, name in zip(problem.params, A_prev_list, problem.spec.activations):
         n_prev = W.shape[1]
         count += n_prev + model.ops_per_layer
+        if name in COUPLED:  # Σ_k e^(z_k) in the forward, Σ_k ∂C/∂a_k ∂a_k/∂z_j backward
+            count += 2 * W.shape[0]
         if name in SMOOTH_NONLINEAR:  # g' evaluated at a z that is off by z_error
             z_abs = np.abs(W) @ np.abs(A_prev) + np.abs(b)[:, None]  # what z's rounding scales with
             z_error = (n_prev + 2) * float(np.max(z_abs))  # absolute error of z, in units of eps
