@@ -97,7 +97,7 @@ def _suggest_activation(name: str) -> str:
     return f"{known}; did you mean {close[0]!r}?" if close else known
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True, init=False, eq=False)
 class Loss:
     """A loss convention: which loss, whether it carries ½, and how samples are reduced.
 
@@ -137,6 +137,22 @@ class Loss:
         """What Σ_i C_i is divided by: m, 1 or m·n_L, times 2 with ``half``."""
         base = {"mean": m, "sum": 1, "elementwise_mean": m * n_L}[self.reduction]
         return float(base * (2 if self.half else 1))
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to a `Loss` with the same fields, and to a plain name when it has the seeds'
+        convention (``Loss("mse") == "mse"``, so code written before `Loss` keeps working)."""
+        if isinstance(other, Loss):
+            return (self.name, self.half, self.reduction) == (
+                other.name,
+                other.half,
+                other.reduction,
+            )
+        if isinstance(other, str):
+            return self.is_default and self.name == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.name)  # consistent with equality to the plain name
 
     @property
     def is_default(self) -> bool:

@@ -175,8 +175,12 @@ def _network_specs(
         sizes = draw(st.sampled_from(fixed_sizes), label="sizes")
         L = len(sizes) - 1
     else:
-        depths = st.integers(min_depth, max_depth) if depth_choices is None else None
-        L = draw(depths or st.sampled_from(depth_choices or (1,)), label="depth")
+        depths = (
+            st.integers(min_depth, max_depth)
+            if depth_choices is None
+            else st.sampled_from(depth_choices)
+        )
+        L = draw(depths, label="depth")
         sizes = tuple(draw(st.integers(min_width, max_width)) for _ in range(L + 1))
     hidden = tuple(draw(st.sampled_from(layer_choices)) for _ in range(L - 1))
     output = draw(st.sampled_from(output_choices))

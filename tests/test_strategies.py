@@ -23,8 +23,8 @@ from harness.errors import (
     UnknownLossError,
 )
 from harness.network import ACTIVATIONS, LOSSES, forward, is_kinked
-from harness.spec import NetworkSpec, Problem
-from harness.strategies import network_specs, problems
+from harness.spec import Loss, NetworkSpec, Problem, as_loss
+from harness.strategies import ALL_ACTIVATIONS, LOSS_CONVENTIONS, network_specs, problems
 
 T = TypeVar("T")
 
@@ -55,9 +55,10 @@ BOUNDS: list[dict[str, Any]] = [
 def test_drawn_specs_respect_every_bound(bounds: dict[str, Any]) -> None:
     min_depth, max_depth = bounds.get("min_depth", 1), bounds.get("max_depth", 4)
     min_width, max_width = bounds.get("min_width", 1), bounds.get("max_width", 16)
-    layer_choices = set(bounds.get("activations", ACTIVATIONS))
-    output_choices = set(bounds.get("output_activations", layer_choices)) | {"sigmoid"}
-    loss_choices = set(bounds.get("losses", LOSSES))
+    layer_choices = set(bounds.get("activations", ALL_ACTIVATIONS)) - {"softmax"}
+    output_choices = set(bounds.get("output_activations", layer_choices))
+    output_choices |= {"sigmoid", "softmax"}  # the outputs bce and cross_entropy fix
+    loss_choices = {as_loss(x) for x in bounds.get("losses", LOSS_CONVENTIONS)}
 
     @QUICK
     @given(network_specs(**bounds))
@@ -74,14 +75,15 @@ def test_drawn_specs_respect_every_bound(bounds: dict[str, Any]) -> None:
 @QUICK
 @given(network_specs(activations=("tanh", "relu")))
 def test_bce_always_has_a_sigmoid_output_even_if_activations_omit_it(spec: NetworkSpec) -> None:
-    assert spec.loss != "bce" or spec.activations[-1] == "sigmoid"
+    assert spec.loss.name != "bce" or spec.activations[-1] == "sigmoid"
+    assert spec.loss.name != "cross_entropy" or spec.activations[-1] == "softmax"
     assert set(spec.activations[:-1]) <= {"tanh", "relu"}
 
 
 @QUICK
 @given(network_specs(output_activations=("identity", "tanh")))
 def test_output_activations_without_sigmoid_rule_out_bce(spec: NetworkSpec) -> None:
-    assert spec.loss == "mse"
+    assert spec.loss.name == "mse"
     assert spec.activations[-1] in {"identity", "tanh"}
 
 
@@ -98,7 +100,7 @@ def test_relu_type_problems_stay_off_the_kinks(problem: Problem) -> None:
 @QUICK
 @given(problems())
 def test_problems_replay_exactly_from_their_repr(problem: Problem) -> None:
-    again = eval(repr(problem), {"Problem": Problem, "NetworkSpec": NetworkSpec})
+    again = eval(repr(problem), {"Problem": Problem, "NetworkSpec": NetworkSpec, "Loss": Loss})
     assert repr(again) == repr(problem)
     for (W, b), (W_again, b_again) in zip(problem.params, again.params):
         np.testing.assert_array_equal(W_again, W)
@@ -144,14 +146,20 @@ REACHABLE: list[Any] = [
             lambda s, name=name: s.depth >= 2 and s.activations[0] == name,
             id=f"hidden-{name}",
         )
-        for name in ACTIVATIONS
+        for name in ALL_ACTIVATIONS
+        if name != "softmax"  # output layer only
     ],
     *[
         pytest.param(
             network_specs(), lambda s, name=name: s.activations[-1] == name, id=f"out-{name}"
         )
-        for name in ACTIVATIONS
+        for name in ALL_ACTIVATIONS
     ],
+    *[
+        pytest.param(network_specs(), lambda s, loss=loss: s.loss == loss, id=f"loss-{loss!r}")
+        for loss in LOSS_CONVENTIONS
+    ],
+    pytest.param(network_specs(l2s=(0.0, 1e-3)), lambda s: s.l2 == 1e-3, id="l2"),
     *[
         pytest.param(network_specs(), lambda s, loss=loss: s.loss == loss, id=f"loss-{loss}")
         for loss in LOSSES
@@ -217,7 +225,7 @@ def test_activations_shrink_to_the_simplest_allowed(
 
 
 def test_a_bce_failure_shrinks_to_one_sigmoid_unit() -> None:
-    spec = _find(network_specs(), lambda s: s.loss == "bce")
+    spec = _find(network_specs(), lambda s: s.loss.name == "bce")
     assert spec == NetworkSpec((1, 1), ("sigmoid",), "bce")
 
 
@@ -234,7 +242,7 @@ def test_the_falsifying_example_is_a_copy_pasteable_constructor_call() -> None:
     call = notes.split("problem=", 1)[1].rsplit("\n)", 1)[0]  # up to the test's closing paren
     call = re.sub(r"#[^\n]*", "", call).strip().rstrip(",")  # drop Hypothesis' comments
     assert call.startswith("Problem.random(")
-    replayed = eval(call, {"Problem": Problem, "NetworkSpec": NetworkSpec})
+    replayed = eval(call, {"Problem": Problem, "NetworkSpec": NetworkSpec, "Loss": Loss})
     assert replayed.batch == 2
     assert replayed.spec == NetworkSpec((1, 1), ("identity",), "mse")
 
@@ -294,7 +302,7 @@ BAD: list[Any] = [
     ),
     _case(lambda: network_specs(activations=()), SpecError, "non-empty", id="activations-empty"),
     _case(
-        lambda: network_specs(losses=("cross_entropy",)),
+        lambda: network_specs(losses=("binary_crossentropy",)),
         UnknownLossError,
         "did you mean 'bce'?",
         id="loss-alias",
@@ -310,7 +318,7 @@ BAD: list[Any] = [
     _case(
         lambda: network_specs(losses=("bce",), output_activations=("tanh", "identity")),
         SpecError,
-        "needs a sigmoid output layer",
+        "need a sigmoid output layer",
         "add 'sigmoid' to output_activations",
         id="bce-without-sigmoid-output",
     ),
@@ -368,3 +376,32 @@ def test_a_fixed_spec_is_accepted_and_kept() -> None:
     spec = NetworkSpec((3, 4, 1), ("relu", "sigmoid"), "bce")
     problem = _find(problems(spec, min_batch=2, seeds=st.just(7)), lambda p: True)
     assert (problem.spec, problem.batch, problem.seed) == (spec, 2, 7)
+
+
+def test_a_half_mse_failure_shrinks_to_the_seed_sized_net_keeping_the_convention() -> None:
+    spec = _find(network_specs(), lambda s: s.loss.half)
+    assert spec == NetworkSpec((1, 1), ("identity",), Loss("mse", half=True))
+
+
+def test_a_cross_entropy_failure_shrinks_to_one_softmax_layer() -> None:
+    spec = _find(network_specs(), lambda s: s.loss.name == "cross_entropy")
+    assert spec == NetworkSpec((1, 1), ("softmax",), "cross_entropy")
+
+
+def test_softmax_is_never_drawn_on_a_hidden_layer() -> None:
+    @QUICK
+    @given(network_specs(activations=("softmax", "tanh"), min_depth=2))
+    def check(spec: NetworkSpec) -> None:
+        assert "softmax" not in spec.activations[:-1]
+
+    check()
+
+
+def test_fixed_sizes_and_depths_are_the_only_ones_drawn() -> None:
+    @QUICK
+    @given(network_specs(sizes=[(3, 4, 2), (2, 2)]), network_specs(depths=[2, 4]))
+    def check(fixed: NetworkSpec, deep: NetworkSpec) -> None:
+        assert fixed.sizes in {(3, 4, 2), (2, 2)}
+        assert deep.depth in {2, 4}
+
+    check()
