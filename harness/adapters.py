@@ -34,6 +34,7 @@ import numpy as np
 from harness.errors import HarnessError
 from harness.network import ACTIVATIONS, LOSSES, Array, Params, leaky_slope, parse_activation
 from harness.spec import Loss, NetworkSpec
+from harness.strategies import SEED_ACTIVATIONS
 
 __all__ = [
     "TORCH_SOFTPLUS_THRESHOLD",
@@ -76,9 +77,16 @@ def _declare(backward: Callable[..., Any], supports: dict[str, tuple[Any, ...]])
     return cast(AdaptedBackward, backward)
 
 
-def _support(supports: Mapping[str, Sequence[str]] | None, who: str) -> dict[str, tuple[Any, ...]]:
-    """Validate a user's ``supports=``; None means every activation and loss."""
+def _support(
+    supports: Mapping[str, Sequence[str]] | None, who: str, *, everything: bool = False
+) -> dict[str, tuple[Any, ...]]:
+    """Validate a user's ``supports=``; None means the seeds' six activations with mse and bce
+    (what an undeclared function is audited on, `harness.support`), or every activation and
+    loss when ``everything`` (torch and jax build each of them themselves)."""
     declared = dict(supports) if supports is not None else {}
+    if not everything:
+        declared.setdefault("activations", SEED_ACTIVATIONS)
+        declared.setdefault("losses", ("mse", "bce"))
     unknown = set(declared) - {"activations", "losses"}
     if unknown:
         raise AdapterError(f"{who}: supports has unknown keys {sorted(unknown)}")
@@ -122,7 +130,7 @@ def from_rows(
     the harness's copies, so writing into them is still seen as mutating the inputs. On the way
     back only 2-D ``dW_rows`` arrays are transposed; anything else (a 1-D dW, a db of shape
     (1, n_l), a list that is not pairs) passes through untouched for the harness to report.
-    ``supports`` defaults to every activation and loss.
+    ``supports`` defaults to the seeds' six activations with mse and bce (declare more).
     """
     declared = _support(supports, "from_rows")
 
@@ -290,7 +298,7 @@ def from_torch(
     ``supports`` defaults to every activation and loss.
     """
     torch = _import_optional("torch", "torch", " (CPU: pip install torch==2.13.0)")
-    declared = _support(supports, "from_torch")
+    declared = _support(supports, "from_torch", everything=True)
     lock = threading.Lock()  # one module per architecture, shared by the harness's calls
     cache: dict[tuple[tuple[int, ...], tuple[str, ...]], tuple[Any, list[Any], Any]] = {}
 
@@ -421,7 +429,7 @@ def from_jax(
     if loss_fn is None:
         if activations is not None or loss is not None:
             raise AdapterError("from_jax: activations= and loss= declare what a loss_fn computes")
-        declared = _support(None, "from_jax")
+        declared = _support(None, "from_jax", everything=True)
         fixed = None
     else:
         if activations is None or loss is None:

@@ -39,15 +39,16 @@ Array = NDArray[np.float64]
 
 
 def _specs() -> list[NetworkSpec]:
-    """Every activation × both losses (bce: that activation below a sigmoid output), on three
-    architectures: a hidden layer, width 1 everywhere, and a width-1 bottleneck."""
+    """Every activation × every loss (bce: that activation below a sigmoid output;
+    cross_entropy: below a softmax output), on three architectures: a hidden layer, width 1
+    everywhere, and a width-1 bottleneck."""
     specs: list[NetworkSpec] = []
-    for name in ACTIVATIONS:
+    outputs = {"bce": "sigmoid", "cross_entropy": "softmax"}
+    for name in (*ACTIVATIONS, "leaky_relu(0.2)"):
         for loss in LOSSES:
             for sizes in ((3, 4, 2), (1, 1), (2, 1, 3)):
-                activations = (name,) * (len(sizes) - 1)
-                if loss == "bce":
-                    activations = (*activations[:-1], "sigmoid")
+                hidden = "tanh" if name == "softmax" else name  # softmax: output layer only
+                activations = (*(hidden,) * (len(sizes) - 2), outputs.get(loss, name))
                 spec = NetworkSpec(sizes, activations, loss)
                 if spec not in specs:
                     specs.append(spec)
