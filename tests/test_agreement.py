@@ -1,7 +1,10 @@
 """The three sources and the reference agree, and the 50-digit values measure each one's error.
 
-Every activation (6) × loss (2; bce with a sigmoid output) on architectures of depth 1–4 with
-widths including 1, batch 1 and batch > 1.
+The seeds' conventions: the six seed activations × mse/bce (bce with a sigmoid output) on
+architectures of depth 1–4 with widths including 1, batch 1 and batch > 1. Issue 11's conventions:
+every activation (leaky slopes 0.2 and 0.3 and softmax included) × every loss convention (mse × ½ ×
+3 reductions, bce × 3, cross_entropy × 3) × l2 ∈ {0, 1e-3}, each on one of the architectures and
+batches in turn.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ import numpy as np
 import pytest
 
 import reference
-from harness import ACTIVATIONS, LOSSES, NetworkSpec, Problem
+from harness import LOSSES, Loss, NetworkSpec, Problem
 from harness.sources import closed_form, finite_diff, symbolic
+from harness.strategies import ALL_ACTIVATIONS, LOSS_CONVENTIONS, SEED_ACTIVATIONS
 
 ARCHITECTURES = [(3, 2), (1, 1), (2, 1, 3), (3, 4, 1, 2), (2, 3, 2, 1, 2)]
 BATCHES = [1, 5]
@@ -27,17 +31,35 @@ AGREE = 1e-10
 FLOAT64_ERROR = 1e-13
 
 
-def _spec(sizes: tuple[int, ...], activation: str, loss: str) -> NetworkSpec:
-    output = "sigmoid" if loss == "bce" else activation
-    return NetworkSpec(sizes, (activation,) * (len(sizes) - 2) + (output,), loss)
+_OUTPUT_OF = {"bce": "sigmoid", "cross_entropy": "softmax"}
+
+
+def _spec(
+    sizes: tuple[int, ...], activation: str, loss: Loss | str, l2: float = 0.0
+) -> NetworkSpec:
+    name = Loss(loss).name if isinstance(loss, str) else loss.name
+    hidden = "tanh" if activation == "softmax" else activation  # softmax: output layer only
+    output = _OUTPUT_OF.get(name, activation)
+    return NetworkSpec(sizes, (hidden,) * (len(sizes) - 2) + (output,), loss, l2=l2)
 
 
 CASES = [
     pytest.param(_spec(sizes, activation, loss), batch, id=f"{activation}-{loss}-{sizes}-m{batch}")
     for activation, loss, sizes, batch in itertools.product(
-        ACTIVATIONS, LOSSES, ARCHITECTURES, BATCHES
+        SEED_ACTIVATIONS, ("mse", "bce"), ARCHITECTURES, BATCHES
     )
 ]
+CASES += [
+    pytest.param(
+        _spec(ARCHITECTURES[i % len(ARCHITECTURES)], activation, loss, l2),
+        BATCHES[i % len(BATCHES)],
+        id=f"{activation}-{loss!r}-l2={l2}",
+    )
+    for i, (activation, loss, l2) in enumerate(
+        itertools.product(ALL_ACTIVATIONS, LOSS_CONVENTIONS, (0.0, 1e-3))
+    )
+]
+assert set(LOSSES) == {loss.name for loss in LOSS_CONVENTIONS}
 
 
 def _tensors(grads: list[tuple[Any, Any]]) -> dict[str, Any]:
@@ -53,13 +75,19 @@ def _problem(spec: NetworkSpec, batch: int) -> Problem:
     return Problem.random(spec, batch, seed=seed)
 
 
+def _reference(problem: Problem) -> list[tuple[Any, Any]]:
+    spec = problem.spec
+    return reference.backward(  # type: ignore[no-any-return]
+        problem.params, problem.X, problem.Y, spec.activations, spec.loss.name,
+        half=spec.loss.half, reduction=spec.loss.reduction, l2=spec.l2,
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize(("spec", "batch"), CASES)
 def test_float64_sources_agree_with_the_reference(spec: NetworkSpec, batch: int) -> None:
     problem = _problem(spec, batch)
     by_source = {
-        "reference": reference.backward(
-            problem.params, problem.X, problem.Y, spec.activations, spec.loss
-        ),
+        "reference": _reference(problem),
         "closed_form": closed_form.gradients(problem),
         "symbolic": symbolic.gradients(problem),
     }
@@ -80,9 +108,7 @@ def test_each_float64_source_is_within_its_error_of_the_50_digit_value(
     exact = _tensors(symbolic.gradients(problem, digits=50).exact)
     estimate = finite_diff.estimate(problem)
     float64 = {
-        "reference": _tensors(
-            reference.backward(problem.params, problem.X, problem.Y, spec.activations, spec.loss)
-        ),
+        "reference": _tensors(_reference(problem)),
         "closed_form": _tensors(closed_form.gradients(problem)),
         "symbolic": _tensors(symbolic.gradients(problem)),
     }

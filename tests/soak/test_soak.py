@@ -24,7 +24,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 import reference
-from harness import NetworkSpec, Problem
+from harness import Loss, NetworkSpec, Problem
 from harness.campaign import check_case
 from harness.strategies import network_specs, problems
 
@@ -65,7 +65,11 @@ def shard_examples(shard: int) -> int:
 def _tier_problems(bounds: tuple[int, ...]) -> st.SearchStrategy[Problem]:
     min_depth, max_depth, min_width, max_width, min_batch, max_batch = bounds
     specs = network_specs(
-        min_depth=min_depth, max_depth=max_depth, min_width=min_width, max_width=max_width
+        min_depth=min_depth,
+        max_depth=max_depth,
+        min_width=min_width,
+        max_width=max_width,
+        l2s=(0.0, 1e-3, 0.1),  # every activation and loss convention is drawn by default
     )
     return problems(specs, min_batch=min_batch, max_batch=max_batch, weight_scales=WEIGHT_SCALES)
 
@@ -93,6 +97,22 @@ CORNERS = (
         weight_scale=10.0,
     ),
     Problem.random(NetworkSpec((1,) * 7, ("tanh",) * 5 + ("sigmoid",), "bce"), 1, 0, 0.1),
+    Problem.random(
+        NetworkSpec((64, 64, 64, 10), ("gelu", "silu", "softmax"), "cross_entropy", l2=1e-3),
+        64,
+        0,
+        weight_scale=10.0,
+    ),
+    Problem.random(
+        NetworkSpec(
+            (32, 32, 32, 8),
+            ("elu", "leaky_relu(0.2)", "softmax"),
+            Loss("mse", half=True, reduction="elementwise_mean"),
+        ),
+        32,
+        0,
+        weight_scale=10.0,
+    ),
 )
 
 
@@ -140,7 +160,8 @@ def test_reference_raises_no_false_alarm(shard: int, soak_state: Any) -> None:
         soak_state.count("depth", spec.depth)
         soak_state.count("max width", _width_bucket(max(spec.sizes)))
         soak_state.count("batch", _width_bucket(problem.batch))
-        soak_state.count("loss", spec.loss)
+        soak_state.count("loss", repr(spec.loss))
+        soak_state.count("l2", spec.l2)
         soak_state.count("weight scale", problem.weight_scale)
         for name in spec.activations:
             soak_state.count("activation", name)
