@@ -9,6 +9,7 @@ factor, index or function.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -22,7 +23,7 @@ import reference
 from harness.compare import SourceValues, compare, evaluate_sources
 from harness.diagnose import PATTERNS, Diagnosis, diagnose
 from harness.network import forward
-from harness.spec import NetworkSpec, Problem
+from harness.spec import Loss, NetworkSpec, Problem
 
 Array = NDArray[np.float64]
 Grads = list[tuple[Array, Array]]
@@ -414,3 +415,240 @@ def test_a_wide_problem_with_nothing_to_name_is_diagnosed_in_milliseconds() -> N
         assert diagnose(problem, noisy, sources, every) == {}
         seconds.append(time.perf_counter() - start)
     assert min(seconds) < 0.05, f"diagnose took {min(seconds) * 1e3:.0f} ms on {spec!r}"
+
+
+# --- the conventions of issue 11: factors that are declarations, l2, new derivatives -------------
+
+#: n_L = 3, m = BATCH = 5: 2, m, n_L and m·n_L differ.
+CE_L2 = NetworkSpec((4, 5, 3), ("tanh", "softmax"), Loss("cross_entropy"), l2=1e-3)
+HALF_L2 = NetworkSpec((3, 5, 3), ("silu", "identity"), Loss("mse", half=True), l2=1e-3)
+SUM = NetworkSpec((3, 4, 3), ("gelu", "sigmoid"), Loss("mse", reduction="sum"))
+ELEMENTWISE = NetworkSpec(
+    (3, 4, 4, 3), ("leaky_relu(0.2)", "elu", "identity"), Loss("mse", reduction="elementwise_mean")
+)
+SOFTMAX_MSE = NetworkSpec((3, 4, 3), ("softplus", "softmax"), "mse")
+CONVENTION_SPECS = (CE_L2, HALF_L2, SUM, ELEMENTWISE, SOFTMAX_MSE)
+
+
+def _spec_id(spec: NetworkSpec) -> str:
+    return f"{'-'.join(spec.activations)}_{spec.loss!s}_l2={spec.l2:g}"
+
+
+def _decay(spec: NetworkSpec, c: float) -> Grads:
+    """The truth plus c·W in every dW."""
+    problem, _ = _case(spec)
+    return [(dW + c * W, db) for (dW, db), (W, _) in zip(_truth(spec), problem.params)]
+
+
+@pytest.mark.parametrize("spec", CONVENTION_SPECS, ids=_spec_id)
+def test_the_reference_gets_no_diagnosis_in_any_convention(spec: NetworkSpec) -> None:
+    problem, sources = _case(spec)
+    grads = reference.backward(
+        list(problem.params), problem.X, problem.Y, spec.activations, spec.loss.name,
+        half=spec.loss.half, reduction=spec.loss.reduction, l2=spec.l2,
+    )  # fmt: skip
+    assert all(r.status == "ok" for r in compare(problem, grads, sources))
+    every = [(l, t) for l in range(1, spec.depth + 1) for t in "Wb"]
+    assert diagnose(problem, grads, sources, every) == {}
+
+
+@pytest.mark.parametrize("spec", CONVENTION_SPECS, ids=_spec_id)
+@pytest.mark.parametrize("relative", [1e-3, 0.1])
+def test_random_perturbation_is_no_known_pattern_in_any_convention(
+    spec: NetworkSpec, relative: float
+) -> None:
+    rng = np.random.default_rng(3)
+    noisy = [
+        (
+            dW * (1 + relative * rng.standard_normal(dW.shape)),
+            db * (1 + relative * rng.standard_normal(db.shape)),
+        )
+        for dW, db in _truth(spec)
+    ]
+    assert _diagnosed(spec, noisy)[1] == {}
+
+
+@pytest.mark.parametrize(
+    ("spec", "factor", "text"),
+    [
+        (SUM, 0.5, "scaled by 1/2: a ½·MSE convention? declare Loss('mse', half=True, "
+                   "reduction='sum')"),
+        (SUM, 1 / BATCH, "scaled by 1/m = 0.2: a mean over samples? declare Loss('mse')"),
+        (SUM, 1 / (3 * BATCH), "scaled by 1/(m·n_L) = 0.0666667: a mean over every output "
+                               "entry (torch's default)? declare Loss('mse', "
+                               "reduction='elementwise_mean')"),
+        (ELEMENTWISE, 3.0, "scaled by n_L = 3: a mean over samples? declare Loss('mse')"),
+        (ELEMENTWISE, 1.5, "scaled by n_L/2 = 1.5: a ½·MSE convention and a mean over samples? "
+                           "declare Loss('mse', half=True)"),
+        (ELEMENTWISE, float(BATCH), "scaled by m = 5"),  # a missing 1/m: no sum is proposed
+        (HALF_L2, 2.0, "loss term scaled by 2 (l2·W right): mse without the ½? declare "
+                       "Loss('mse')"),
+    ],
+)  # fmt: skip
+def test_a_factor_between_two_conventions_says_which_to_declare(
+    spec: NetworkSpec, factor: float, text: str
+) -> None:
+    problem, _ = _case(spec)
+    grads = [
+        (factor * (dW - spec.l2 * W) + spec.l2 * W, factor * db)
+        for (dW, db), (W, _) in zip(_truth(spec), problem.params)
+    ]
+    found = _named(spec, grads)
+    assert {d.pattern for d in found.values()} == {"scaled"}
+    assert all(d.factor == pytest.approx(factor, rel=1e-12) for d in found.values())
+    weights = {d.text for (l, t), d in found.items() if t == "W"}
+    biases = {d.text for (l, t), d in found.items() if t == "b"}
+    assert weights == {text}
+    assert biases == {text.replace("loss term ", "").replace(" (l2·W right)", "")}
+
+
+def test_a_whole_dW_scaled_with_its_l2_term_is_scaled_without_a_convention() -> None:
+    grads = [(2.0 * dW, 2.0 * db) for dW, db in _truth(HALF_L2)]
+    found = _named(HALF_L2, grads)
+    assert {(t, d.text) for (l, t), d in found.items()} == {
+        ("W", "scaled by 2"),  # l2·W doubled too: no loss convention does that
+        ("b", "scaled by 2: mse without the ½? declare Loss('mse')"),
+    }
+
+
+@pytest.mark.parametrize("spec", [CE_L2, HALF_L2], ids=_spec_id)
+@pytest.mark.parametrize(
+    ("c", "pattern", "text"),
+    [
+        (-1.0, "l2-missing", "the L2 term l2·W is missing (l2 = 0.001)"),
+        (-0.5, "l2-halved", "L2 gradient written as ½·l2·W: the ½ of (l2/2)·‖W‖² kept, d/dW is "
+                            "l2·W (l2 = 0.001)"),
+        (2.0, "l2-mismatch", "dW carries a weight-decay term 0.003·W, but l2 = 0.001 is declared: "
+                             "declare NetworkSpec(..., l2=0.003)?"),
+    ],
+)  # fmt: skip
+def test_a_wrong_l2_term_is_named(spec: NetworkSpec, c: float, pattern: str, text: str) -> None:
+    found = _named(spec, _decay(spec, c * spec.l2))
+    assert set(found) == {(l, "W") for l in range(1, spec.depth + 1)}
+    assert {(d.pattern, d.text) for d in found.values()} == {(pattern, text)}
+    assert all(d.factor == pytest.approx(spec.l2 * (1 + c)) for d in found.values())
+
+
+def test_weight_decay_left_in_without_l2_is_named_with_its_lambda() -> None:
+    from meta.einsum_style import l2_penalty_left_in  # λ = 1e-2, J has no penalty
+
+    found = _named(GENERIC, _run(GENERIC, l2_penalty_left_in))
+    assert set(found) == {(1, "W"), (2, "W"), (3, "W")}
+    assert {(d.pattern, d.text) for d in found.values()} == {
+        (
+            "l2-mismatch",
+            "dW carries a weight-decay term 0.01·W, but l2 = 0 is declared: "
+            "declare NetworkSpec(..., l2=0.01)?",
+        )
+    }
+
+
+def test_no_l2_name_where_the_loss_term_vanishes() -> None:
+    # Targets equal to the outputs: the loss term of every gradient is exactly 0, the truth is
+    # l2·W, and a candidate of zeros is "l2 missing" as much as "returns zero": no name.
+    spec = NetworkSpec((3, 4, 3), ("tanh", "identity"), "mse", l2=1e-2)
+    random = Problem.random(spec, BATCH, SEED)
+    outputs = forward(random.params, random.X, spec.activations)[-1][1]
+    problem = Problem(spec, random.params, random.X, outputs)
+    sources = evaluate_sources(problem)
+    zeros = [(np.zeros_like(W), np.zeros_like(b)) for W, b in problem.params]
+    wrong = [(r.layer, r.param) for r in compare(problem, zeros, sources) if r.status == "mismatch"]
+    assert set(wrong) == {(1, "W"), (2, "W")}
+    assert diagnose(problem, zeros, sources, wrong) == {}  # type: ignore[arg-type]
+
+
+def _student_conventions(problem: Problem, g_prime: Callable[[str, Array], Array]) -> Grads:
+    """Seed 001's backprop for an elementwise output layer and any Loss and l2, with the
+    activations' g' supplied by the caller."""
+    spec, X, Y, m = problem.spec, problem.X, problem.Y, problem.batch
+    cache_ = forward(problem.params, X, spec.activations)
+    dJ_dA = 2.0 * (cache_[-1][1] - Y) / spec.divisor(m)
+    grads: Grads = []
+    for l in range(spec.depth, 0, -1):
+        W = problem.params[l - 1][0]
+        Z, _ = cache_[l - 1]
+        dJ_dZ = dJ_dA * g_prime(spec.activations[l - 1], Z)
+        A_prev = X if l == 1 else cache_[l - 2][1]
+        grads.append((dJ_dZ @ A_prev.T + spec.l2 * W, dJ_dZ.sum(axis=1)))
+        dJ_dA = W.T @ dJ_dZ
+    return grads[::-1]
+
+
+def _phi(Z: Array) -> Array:
+    return np.exp(-0.5 * Z**2) / np.sqrt(2 * np.pi)
+
+
+_Phi = np.vectorize(lambda z: 0.5 * math.erfc(-z / math.sqrt(2)), otypes=[np.float64])
+_sigma = np.vectorize(lambda z: 1 / (1 + math.exp(-z)), otypes=[np.float64])
+
+#: Each activation's right g', and a wrong one with the text diagnose must give it.
+_RIGHT: dict[str, Callable[[Array], Array]] = {
+    "gelu": lambda Z: _Phi(Z) + Z * _phi(Z),
+    "silu": lambda Z: _sigma(Z) * (1 + Z * (1 - _sigma(Z))),
+    "elu": lambda Z: np.where(Z > 0, 1.0, np.exp(np.minimum(Z, 0))),
+    "leaky_relu(0.2)": lambda Z: np.where(Z > 0, 1.0, 0.2),
+    "tanh": lambda Z: 1 - np.tanh(Z) ** 2,
+    "sigmoid": lambda Z: _sigma(Z) * (1 - _sigma(Z)),
+    "identity": np.ones_like,
+}
+_WRONG: dict[str, tuple[Callable[[Array], Array], str]] = {
+    "gelu": (_Phi, "gelu' written as Φ(z), missing z·φ(z)"),
+    "silu": (_sigma, "silu' written as σ(z), missing z·σ(z)(1 - σ(z))"),
+    "elu": (
+        lambda Z: np.where(Z > 0, 1.0, np.expm1(np.minimum(Z, 0))),
+        "elu' written as e^z - 1 for z <= 0 (elu itself, missing + 1)",
+    ),
+    "leaky_relu(0.2)": (
+        lambda Z: np.where(Z > 0, 1.0, 0.1),
+        "leaky_relu(0.2)' written as slope 0.1 for z <= 0 (the forward pass uses 0.2)",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("spec", "layer"),
+    [(SUM, 1), (HALF_L2, 1), (ELEMENTWISE, 1), (ELEMENTWISE, 2)],
+    ids=["gelu-sum", "silu-half-l2", "leaky_relu(0.2)", "elu"],
+)
+def test_a_mistyped_new_derivative_is_named(spec: NetworkSpec, layer: int) -> None:
+    problem, _ = _case(spec)
+    name = spec.activations[layer - 1]
+    wrong_g_prime, text = _WRONG[name]
+    grads = _student_conventions(
+        problem, lambda a, Z: wrong_g_prime(Z) if a == name else _RIGHT[a](Z)
+    )
+    found = _named(spec, grads)
+    assert set(found) == {(l, t) for l in range(1, layer + 1) for t in "Wb"}
+    for d in found.values():
+        assert (d.pattern, d.layer, d.text) == (
+            "wrong-activation-derivative",
+            layer,
+            f"{text} at layer {layer}",
+        )
+
+
+def test_the_softmax_jacobian_taken_as_its_diagonal_is_named() -> None:
+    problem, _ = _case(SOFTMAX_MSE)
+    cache_ = forward(problem.params, problem.X, SOFTMAX_MSE.activations)
+    (Z1, A1), (_, A2) = cache_
+    W2 = problem.params[1][0]
+    dJ_dZ2 = 2.0 * (A2 - problem.Y) / BATCH * A2 * (1 - A2)  # diag(a(1 - a)) for the Jacobian
+    dJ_dZ1 = (W2.T @ dJ_dZ2) * _sigma(Z1)
+    grads = [(dJ_dZ1 @ problem.X.T, dJ_dZ1.sum(axis=1)), (dJ_dZ2 @ A1.T, dJ_dZ2.sum(axis=1))]
+    found = _named(SOFTMAX_MSE, grads)
+    assert {(d.pattern, d.layer, d.text) for d in found.values()} == {
+        (
+            "wrong-activation-derivative",
+            2,
+            "softmax' written as the diagonal a(1 - a) of its Jacobian at layer 2",
+        )
+    }
+
+
+def test_an_unknown_activation_or_loss_raises_in_diagnose() -> None:
+    from harness import diagnose as module
+
+    with pytest.raises(ValueError, match="no elementwise derivative for activation 'swish'"):
+        module._g_prime("swish")
+    with pytest.raises(ValueError, match="no elementwise derivative for activation 'softmax'"):
+        module._g_prime("softmax")
