@@ -1,20 +1,37 @@
 """SymPy source: the derivative of the whole composed loss, taken by SymPy.
 
-The loss of one generic sample is built as ONE SymPy expression over symbolic widths n0..nL::
+The loss of one generic sample is built as ONE SymPy expression over symbolic widths n0..nL, in
+one of two shapes (the net's *head*)::
 
-    C = Σ_j head(z_j^(L), y_j),    z_j^(l) = Σ_k W_l[j, k] · g_{l-1}(z_k^(l-1)) + b_l[j],
-    with x[k] in place of g_0(z_k^(0)) in the first layer,
+    per-output:  C = Σ_j head(z_j^(L), y_j)
+    softmax:     C = Σ_j head(z_j^(L), y_j, N),   N = Σ_k e(z_k^(L))
+    with z_j^(l) = Σ_k W_l[j, k] · g_{l-1}(z_k^(l-1)) + b_l[j] and x[k] in place of g_0(z_k^(0)),
 
-with `IndexedBase` weights, nested `Sum`s and, while differentiating, undefined functions g_1..g_L
-(activations) and head(ξ, y) (the output activation composed with the loss). SymPy differentiates C
+with `IndexedBase` weights, nested `Sum`s and, while differentiating, undefined functions g_l
+(activations), e and head. The softmax shape puts the normalizing sum over the outputs inside the
+composed loss, so SymPy differentiates the coupling of the outputs itself: its derivative has a
+path through ∂head/∂ξ and one through ∂head/∂ν · Σ_k e'(z_k) ∂z_k/∂θ. SymPy differentiates C
 with respect to a generic element W_l[p, q] or b_l[p] (chain, sum and product rules; the derivative
 of an `Indexed` by another is a `KroneckerDelta`), and SymPy's `deltasummation` sums the deltas out.
-The result's size does not depend on the widths, so one derivative per (depth, layer, tensor) serves
-every architecture, activation pattern and loss of that depth; it is cached.
+The result's size does not depend on the widths, so one derivative per (depth, layer, tensor,
+head) serves every architecture, activation pattern and loss of that depth and head; it is cached.
 
-The concrete functions are differentiated by SymPy afterwards, one variable at a time:
-g_l'(ξ) = diff(g_l(ξ), ξ) and head'(ξ, y) = diff(loss(g_L(ξ), y), ξ), each simplified by SymPy
-(simplification turns bce's derivative into a form without 1 - σ(ξ), which would round to 0).
+The L2 term is one more such expression, R = (λ/2)·Σ_l Σ_jk W_l[j, k]², differentiated by SymPy
+with its deltas summed out, λ a symbol given the spec's l2 at evaluation. The objective is
+J = Σ_samples C / divisor + R (the divisor of the loss's reduction and ½, `NetworkSpec.divisor`).
+
+The concrete functions are SymPy expressions, differentiated by SymPy afterwards, one variable at
+a time, each derivative simplified by SymPy (simplification turns bce's derivative into a form
+without 1 - σ(ξ), which would round to 0):
+
+- activations g(ξ): sigmoid 1/(1 + e^-ξ), tanh, relu and leaky_relu(α) as `Piecewise` (α the
+  exact decimal `Rational` of its name), identity, softplus log1p(e^ξ), elu
+  Piecewise((ξ, ξ > 0), (expm1(ξ), True)), silu ξ/(1 + e^-ξ), gelu ξ·erfc(-ξ/√2)/2 — an erfc
+  kept from SymPy's rewrite erfc(-x) → 2 - erfc(x), which cancels to nothing for ξ << 0, even
+  at 50 digits (`_Erfc`); log1p and expm1 keep the 50-digit values exact near 0 and below;
+- per-output head(ξ, υ) := loss(g_L(ξ), υ): mse (a - υ)², bce -[υ log a + (1 - υ) log(1 - a)];
+- softmax head(ξ, υ, ν) := loss(e^ξ/ν, υ) with e := exp: mse, cross_entropy -υ log a;
+- g_l'(ξ), e'(ξ), ∂head/∂ξ and ∂head/∂ν by SymPy's `diff`.
 
 Evaluation turns each product of nested sums into one `numpy.einsum` over labelled tensors (an
 index symbol is an einsum subscript; the sample is one more), with the forward values g_l(z) taken
@@ -23,15 +40,21 @@ evaluated in mpmath at N significant digits, activations included, from the exac
 
 Float64 evaluation of a lambdified derivative is redone in mpmath (40 digits) wherever it is not
 finite or |ξ| > 30, where forms built from e^ξ overflow in an intermediate or lose digits; extreme
-pre-activations so give right values, never NaN or a silent 0.
+pre-activations so give right values, never NaN or a silent 0. A softmax head is evaluated in
+float64 at ξ = z - max_k z_k of its sample instead (e, e' and head's derivatives alike; ν is then
+the shifted sum, in [1, n_L]): e^ξ/ν, and so ∂head/∂ξ, does not change under the shift, and every
+∂head/∂ν (which scales by e^M) is multiplied by exactly one e'(z_k) (which scales by e^-M), so the
+gradient is that of the definition while nothing overflows. mpmath's exponent does not overflow:
+the 50-digit values are of the unshifted definition, and comparing both checks the shift.
 
 Built expressions are cached in memory per process. Opt-in, they are also cached on disk: set
-``GRADCHECK_SYMBOLIC_CACHE=<dir>`` (`CACHE_ENV`) and each derivative (one file per depth, layer
-and tensor) and each simplified activation / head derivative is pickled there. A file's key holds
-the SymPy version, the Python version and a SHA-256 of this module's source, so an upgrade or a
-code change never reads a stale expression. Files are written to a temporary name and renamed
-into place; a missing, truncated, corrupt or foreign file is ignored and rebuilt, an unwritable
-directory is skipped. The files are pickles: point the variable only at a directory you trust.
+``GRADCHECK_SYMBOLIC_CACHE=<dir>`` (`CACHE_ENV`) and each derivative (one file per depth, layer,
+tensor and head; one per depth and layer for the L2 term) and each simplified activation / head
+derivative is pickled there. A file's key holds the SymPy version, the Python version and a
+SHA-256 of this module's source, so an upgrade or a code change never reads a stale expression.
+Files are written to a temporary name and renamed into place; a missing, truncated, corrupt or
+foreign file is ignored and rebuilt, an unwritable directory is skipped. The files are pickles:
+point the variable only at a directory you trust.
 """
 
 from __future__ import annotations
@@ -51,14 +74,22 @@ from typing import Any, Final, overload
 import mpmath
 import numpy as np
 import sympy as sp
-from sympy.codegen.cfunctions import log1p
+from sympy.codegen.cfunctions import expm1, log1p
 from sympy.concrete.delta import deltasummation
 
 from harness.errors import SourceLimitError
-from harness.network import LEAKY_SLOPE, Array, activate
-from harness.spec import Problem
+from harness.network import Array, activate, erfc, forward, leaky_slope
+from harness.spec import NetworkSpec, Problem
 
-__all__ = ["CACHE_ENV", "MAX_PARAMS_FOR_DIGITS", "PreciseGradients", "derivative", "gradients"]
+__all__ = [
+    "CACHE_ENV",
+    "HEADS",
+    "MAX_PARAMS_FOR_DIGITS",
+    "PreciseGradients",
+    "derivative",
+    "gradients",
+    "head_of",
+]
 
 #: Name of the environment variable that turns the on-disk cache of built expressions on.
 CACHE_ENV: Final = "GRADCHECK_SYMBOLIC_CACHE"
@@ -66,13 +97,27 @@ CACHE_ENV: Final = "GRADCHECK_SYMBOLIC_CACHE"
 #: ``gradients(problem, digits=...)`` accepts nets with at most this many parameters.
 MAX_PARAMS_FOR_DIGITS: Final = 200
 
+#: The shapes of the composed loss: C = Σ_j head(z_j, y_j), or with a softmax output
+#: C = Σ_j head(z_j, y_j, N) with N = Σ_k e(z_k) (the module docstring).
+PER_OUTPUT: Final = "per_output"
+SOFTMAX: Final = "softmax"
+HEADS: Final = (PER_OUTPUT, SOFTMAX)
+
 _XI: Final = sp.Symbol("xi", real=True)
 _UPSILON: Final = sp.Symbol("upsilon", real=True)
+_NU: Final = sp.Symbol("nu", positive=True)
+_LAMBDA: Final = sp.Symbol("l2", nonnegative=True)  # the L2 coefficient, a value at evaluation
 _P, _Q = sp.symbols("p q", integer=True, nonnegative=True)
+_K_NORM: Final = sp.Symbol("kN", integer=True)  # the index of the normalizing sum N
 _SAMPLE: Final = sp.Symbol("_sample")  # einsum label of the sample axis (not a SymPy index)
 _PLACEHOLDERS: Final = sp.symbols("_c0:8", integer=True)
 #: Beyond |ξ| = 30, float64 forms built from e^ξ lose digits or overflow: mpmath takes over.
 _SAFE_XI: Final = 30.0
+
+
+def head_of(spec: NetworkSpec) -> str:
+    """The shape of ``spec``'s composed loss: `SOFTMAX` for a softmax output, else `PER_OUTPUT`."""
+    return SOFTMAX if spec.activations[-1] == "softmax" else PER_OUTPUT
 
 
 # --------------------------------------------------------------------------- the composed loss
@@ -109,43 +154,59 @@ class _Sum(sp.Sum):  # type: ignore[misc]
 class _Network:
     depth: int
     widths: tuple[sp.Symbol, ...]
-    indices: tuple[sp.Symbol, ...]  # k_0..k_L: node index of each layer inside sums
+    indices: tuple[sp.Symbol, ...]  # k_0..k_L: node index of each layer inside sums (and kN)
     loss: sp.Expr
 
 
 @functools.cache
-def _network(depth: int) -> _Network:
+def _symbols(depth: int) -> tuple[tuple[sp.Symbol, ...], tuple[sp.Symbol, ...]]:
+    """The widths n0..nL and the node indices k0..kL of a net of this depth."""
     n = sp.symbols(f"n0:{depth + 1}", integer=True, positive=True)
     k = sp.symbols(f"k0:{depth + 1}", integer=True)
+    return tuple(n), tuple(k)
+
+
+@functools.cache
+def _network(depth: int, head: str) -> _Network:
+    n, k = _symbols(depth)
     x, y = sp.IndexedBase("x"), sp.IndexedBase("y")
     W = [sp.IndexedBase(f"W{l}") for l in range(1, depth + 1)]
     b = [sp.IndexedBase(f"b{l}") for l in range(1, depth + 1)]
     g = [sp.Function(f"g{l}") for l in range(1, depth + 1)]
-    head = sp.Function("head")
+    head_fn = sp.Function("head")
 
     def z(l: int, j: sp.Symbol) -> sp.Expr:
         """z_j^(l) = Σ_k W_l[j, k] a_k^(l-1) + b_l[j], with a^(0) = x."""
         a_prev = x[k[l - 1]] if l == 1 else g[l - 2](z(l - 1, k[l - 1]))
         return _Sum(W[l - 1][j, k[l - 1]] * a_prev, (k[l - 1], 0, n[l - 1] - 1)) + b[l - 1][j]
 
-    C = _Sum(head(z(depth, k[depth]), y[k[depth]]), (k[depth], 0, n[depth] - 1))
-    return _Network(depth, tuple(n), tuple(k), C)
+    j, n_L = k[depth], n[depth]
+    if head == PER_OUTPUT:
+        C = _Sum(head_fn(z(depth, j), y[j]), (j, 0, n_L - 1))
+    elif head == SOFTMAX:
+        N = _Sum(sp.Function("e")(z(depth, _K_NORM)), (_K_NORM, 0, n_L - 1))
+        C = _Sum(head_fn(z(depth, j), y[j], N), (j, 0, n_L - 1))
+    else:
+        raise ValueError(f"unknown head {head!r}; known: {', '.join(HEADS)}")
+    return _Network(depth, n, (*k, _K_NORM), C)
 
 
 @functools.cache
-def derivative(depth: int, layer: int, tensor: str) -> sp.Expr:
-    """∂C/∂W_layer[p, q] (tensor "W") or ∂C/∂b_layer[p] (tensor "b") of one sample's loss C.
+def derivative(depth: int, layer: int, tensor: str, head: str = PER_OUTPUT) -> sp.Expr:
+    """∂C/∂W_layer[p, q] (tensor "W") or ∂C/∂b_layer[p] (tensor "b") of one sample's loss C
+    of this `head` shape (`HEADS`).
 
     The expression is SymPy's own derivative of the composed loss with every KroneckerDelta
-    summed out; it contains the undefined g_l and head, and the free indices p (and q).
+    summed out; it contains the undefined g_l, head (and e), and the free indices p (and q).
     """
-    return _disk_cached(
-        f"derivative-d{depth}-{tensor}{layer}", lambda: _build_derivative(depth, layer, tensor)
-    )
+    name = f"derivative-d{depth}-{tensor}{layer}"
+    if head != PER_OUTPUT:
+        name = f"derivative-{head}-d{depth}-{tensor}{layer}"
+    return _disk_cached(name, lambda: _build_derivative(depth, layer, tensor, head))
 
 
-def _build_derivative(depth: int, layer: int, tensor: str) -> sp.Expr:
-    net = _network(depth)
+def _build_derivative(depth: int, layer: int, tensor: str, head: str) -> sp.Expr:
+    net = _network(depth, head)
     base = sp.IndexedBase(f"{tensor}{layer}")
     target = base[_P, _Q] if tensor == "W" else base[_P]
     dC = _sum_out_deltas(sp.diff(net.loss, target), set(net.widths))
@@ -154,18 +215,63 @@ def _build_derivative(depth: int, layer: int, tensor: str) -> sp.Expr:
     return dC
 
 
+@functools.cache
+def _l2_derivative(depth: int, layer: int) -> sp.Expr:
+    """∂R/∂W_layer[p, q] of R = (λ/2)·Σ_l Σ_jk W_l[j, k]², by SymPy (λ·W_layer[p, q])."""
+    return _disk_cached(f"l2_derivative-d{depth}-W{layer}", lambda: _build_l2(depth, layer))
+
+
+def _build_l2(depth: int, layer: int) -> sp.Expr:
+    n, k = _symbols(depth)
+    R = sum(
+        (
+            _Sum(
+                sp.IndexedBase(f"W{l}")[k[l], k[l - 1]] ** 2,
+                (k[l], 0, n[l] - 1),
+                (k[l - 1], 0, n[l - 1] - 1),
+            )
+            for l in range(1, depth + 1)
+        ),
+        sp.Integer(0),
+    )
+    target = sp.IndexedBase(f"W{layer}")[_P, _Q]
+    dR = _sum_out_deltas(sp.diff(_LAMBDA / 2 * R, target), set(n))
+    if dR.has(sp.KroneckerDelta) or dR.has(sp.Sum):
+        raise AssertionError(f"SymPy left a delta or a sum in ∂R/∂{target}: {dR}")
+    return dR
+
+
 def _sum_out_deltas(expr: sp.Expr, widths: set[sp.Symbol]) -> sp.Expr:
     """Bottom-up: let SymPy's `deltasummation` sum every Sum whose summand holds a delta."""
     if not expr.args or not expr.has(sp.KroneckerDelta):
         return expr
     expr = expr.func(*[_sum_out_deltas(arg, widths) for arg in expr.args])
     if isinstance(expr, sp.Sum) and expr.function.has(sp.KroneckerDelta):
-        (index, lower, upper), *more = expr.limits
-        if more:
-            raise AssertionError(f"expected single-index sums, got {expr}")
-        summed = deltasummation(expr.function, (index, lower, upper))
-        return _drop_range_conditions(summed, widths)
+        summand = expr.function
+        for done, limit in enumerate(expr.limits):  # innermost first (the L2 term's Σ_jk)
+            if not summand.has(sp.KroneckerDelta):
+                return expr.func(summand, *expr.limits[done:])
+            summand = _delta_sum(expr.func, summand, limit, widths)
+        return summand
     return expr
+
+
+def _delta_sum(
+    sum_type: type[sp.Sum], summand: sp.Expr, limit: tuple[sp.Expr, ...], widths: set[sp.Symbol]
+) -> sp.Expr:
+    """Σ over one limit of a summand with deltas. A sum of terms of which only some hold a
+    delta (the softmax head's two paths) is split first: Σ_k (a + b) = Σ_k a + Σ_k b."""
+    terms = sp.Add.make_args(summand)
+    if all(term.has(sp.KroneckerDelta) for term in terms):
+        return _drop_range_conditions(deltasummation(summand, limit), widths)
+    return sp.Add(
+        *(
+            _delta_sum(sum_type, term, limit, widths)
+            if term.has(sp.KroneckerDelta)
+            else sum_type(term, limit)
+            for term in terms
+        )
+    )
 
 
 def _drop_range_conditions(expr: sp.Expr, widths: set[sp.Symbol]) -> sp.Expr:
@@ -189,40 +295,94 @@ def _drop_range_conditions(expr: sp.Expr, widths: set[sp.Symbol]) -> sp.Expr:
 # ----------------------------------------------------------------- concrete functions, by SymPy
 
 
+class _Erfc(sp.erfc):  # type: ignore[misc]
+    """SymPy's erfc (its derivative, its printing) without the automatic rewrite
+    erfc(-x) → 2 - erfc(x): for gelu's erfc(-ξ/√2) at ξ << 0 that difference cancels to nothing,
+    in float64 and at 50 digits alike. Numbers still evaluate as SymPy's erfc."""
+
+    @classmethod
+    def eval(cls, arg: sp.Expr) -> sp.Expr | None:
+        return sp.erfc(arg) if arg.is_Number else None
+
+
+#: lambdify's names for `_Erfc`: the C library's erfc (vectorized) and mpmath's.
+_NUMPY_MODULES: Final = [{"_Erfc": erfc}, "numpy"]
+_MPMATH_MODULES: Final = [{"_Erfc": mpmath.erfc}, "mpmath"]
+
+
 def _activation_expr(name: str) -> sp.Expr:
+    """g(ξ) of an elementwise activation (canonical name), as a SymPy expression."""
     xi = _XI
-    leak = sp.Rational(LEAKY_SLOPE).limit_denominator(10**6)
-    return {
-        "sigmoid": 1 / (1 + sp.exp(-xi)),
-        "tanh": sp.tanh(xi),
-        "relu": sp.Piecewise((xi, xi > 0), (0, True)),
-        "leaky_relu": sp.Piecewise((xi, xi > 0), (leak * xi, True)),
-        "identity": xi,
-        "softplus": log1p(sp.exp(xi)),  # log1p keeps the 50-digit value exact for z << 0
-    }[name]
+    alpha = leaky_slope(name)
+    if alpha is not None:  # leaky_relu and leaky_relu(α), α exactly as written in the name
+        return sp.Piecewise((xi, xi > 0), (sp.Rational(str(alpha)) * xi, True))
+    if name == "sigmoid":
+        return 1 / (1 + sp.exp(-xi))
+    if name == "tanh":
+        return sp.tanh(xi)
+    if name == "relu":
+        return sp.Piecewise((xi, xi > 0), (0, True))
+    if name == "identity":
+        return xi
+    if name == "softplus":
+        return log1p(sp.exp(xi))  # log1p keeps the 50-digit value exact for ξ << 0
+    if name == "elu":
+        return sp.Piecewise((xi, xi > 0), (expm1(xi), True))  # expm1: exact near 0-
+    if name == "silu":
+        return xi / (1 + sp.exp(-xi))
+    if name == "gelu":
+        return xi * _Erfc(-xi / sp.sqrt(2)) / 2
+    if name == "softmax":
+        raise ValueError("softmax couples a sample's outputs: it is the softmax head, not a g_l")
+    raise ValueError(
+        f"unknown activation {name!r} for the SymPy source; known: sigmoid, tanh, relu, "
+        f"leaky_relu, leaky_relu(α), identity, softplus, elu, silu, gelu, softmax (output)"
+    )
 
 
-def _head_expr(loss: str, output_activation: str) -> sp.Expr:
-    a = _activation_expr(output_activation)
-    if loss == "mse":
-        return (a - _UPSILON) ** 2
-    return -(_UPSILON * sp.log(a) + (1 - _UPSILON) * sp.log(1 - a))
+def _head_expr(head: str, loss: str, output_activation: str) -> sp.Expr:
+    """head(ξ, υ) := loss(g_L(ξ), υ), or for a softmax output head(ξ, υ, ν) := loss(e^ξ/ν, υ)."""
+    upsilon = _UPSILON
+    if head == PER_OUTPUT:
+        a = _activation_expr(output_activation)
+        if loss == "mse":
+            return (a - upsilon) ** 2
+        if loss == "bce":
+            return -(upsilon * sp.log(a) + (1 - upsilon) * sp.log(1 - a))
+    elif head == SOFTMAX:
+        a = sp.exp(_XI) / _NU
+        if loss == "mse":
+            return (a - upsilon) ** 2
+        if loss == "cross_entropy":
+            return -upsilon * sp.log(a)
+    else:
+        raise ValueError(f"unknown head {head!r}; known: {', '.join(HEADS)}")
+    raise ValueError(f"the SymPy source has no loss {loss!r} for a {head} head")
+
+
+def _head_variables(head: str) -> tuple[sp.Symbol, ...]:
+    return (_XI, _UPSILON) if head == PER_OUTPUT else (_XI, _UPSILON, _NU)
 
 
 @dataclass(frozen=True)
 class _Elementwise:
-    """A SymPy expression of (ξ[, υ]) with its float64 and mpmath evaluators."""
+    """A SymPy expression of (ξ[, υ[, ν]]) with its float64 and mpmath evaluators.
+
+    ``redo_beyond``: float64 values at |ξ| above it are redone in mpmath (None: only non-finite
+    ones, for functions evaluated at shifted ξ <= 0).
+    """
 
     expr: sp.Expr
     variables: tuple[sp.Symbol, ...]
+    redo_beyond: float | None = _SAFE_XI
 
     @functools.cached_property
     def _numpy(self) -> Callable[..., Any]:
-        return sp.lambdify(self.variables, self.expr, modules="numpy")  # type: ignore[no-any-return]
+        return sp.lambdify(self.variables, self.expr, modules=_NUMPY_MODULES)  # type: ignore[no-any-return]
 
     @functools.cached_property
     def _mpmath(self) -> Any:
-        f = sp.lambdify(self.variables, self.expr, modules="mpmath")
+        f = sp.lambdify(self.variables, self.expr, modules=_MPMATH_MODULES)
         return np.frompyfunc(f, len(self.variables), 1)
 
     def float64(self, *args: Array) -> Array:
@@ -233,7 +393,9 @@ class _Elementwise:
         # Redo at higher precision where float64 cannot be trusted: a non-finite value, or a
         # pre-activation so large that an intermediate power of e^ξ may overflow to inf and
         # turn the value into a silent 0 (e.g. e^ξ · e^ξ / (e^ξ + 1)³ at ξ = 330).
-        bad = ~np.isfinite(out) | (np.abs(np.broadcast_to(args[0], shape)) > _SAFE_XI)
+        bad = ~np.isfinite(out)
+        if self.redo_beyond is not None:
+            bad |= np.abs(np.broadcast_to(args[0], shape)) > self.redo_beyond
         if np.any(bad):
             picked = [np.broadcast_to(a, out.shape)[bad] for a in args]
             with mpmath.workdps(40):
@@ -259,12 +421,32 @@ def _activation_derivative(name: str) -> _Elementwise:
 
 
 @functools.cache
-def _head_derivative(loss: str, output_activation: str) -> _Elementwise:
+def _head_derivative(head: str, loss: str, output_activation: str, position: int) -> _Elementwise:
+    """∂head/∂(its argument at ``position``): 0 is ξ, 2 is ν (softmax head only)."""
+    variables = _head_variables(head)
+    if position not in (0, 2) or position >= len(variables):
+        raise AssertionError(f"no derivative of a {head} head in its argument {position}")
+    name = f"head_derivative-{loss}-{output_activation}"
+    if head != PER_OUTPUT:
+        name = f"head_derivative-{head}-{loss}-{output_activation}-arg{position}"
     expr = _disk_cached(
-        f"head_derivative-{loss}-{output_activation}",
-        lambda: sp.simplify(sp.diff(_head_expr(loss, output_activation), _XI)),
+        name,
+        lambda: sp.simplify(
+            sp.diff(_head_expr(head, loss, output_activation), variables[position])
+        ),
     )
-    return _Elementwise(expr, (_XI, _UPSILON))
+    # A softmax head is evaluated at ξ <= 0 (shifted), where e^ξ cannot overflow.
+    return _Elementwise(expr, variables, None if head == SOFTMAX else _SAFE_XI)
+
+
+#: e := exp, the terms of a softmax head's normalizing sum N, evaluated at shifted ξ <= 0.
+_NORMALIZER_TERM: Final = sp.exp(_XI)
+
+
+@functools.cache
+def _normalizer_term(order: int) -> _Elementwise:
+    """e (order 0) or SymPy's e' (order 1)."""
+    return _Elementwise(sp.diff(_NORMALIZER_TERM, _XI, order), (_XI,), None)
 
 
 # ------------------------------------------------------------------------ the on-disk cache
@@ -372,24 +554,38 @@ class _Evaluator:
         spec = problem.spec
         self.spec = spec
         self.precise = precise
+        self.head = head_of(spec)
         self.m = problem.batch
         convert = _to_mp if precise else (lambda a: a)
+        self.divisor: Any = spec.divisor(problem.batch)
+        self.l2: Any = spec.l2
+        if precise:
+            self.divisor, self.l2 = mpmath.mpf(self.divisor), mpmath.mpf(self.l2)
         self.arrays: dict[str, Any] = {"x": convert(problem.X), "y": convert(problem.Y)}
         for l, (W, b) in enumerate(problem.params, start=1):
             self.arrays[f"W{l}"] = convert(W)
             self.arrays[f"b{l}"] = convert(b)
-        net = _network(spec.depth)
+        # float64 evaluates a softmax head at z - max_k z_k of each sample (module docstring).
+        self.shift: Array | None = None
+        if self.head == SOFTMAX and not precise:
+            Z_L = forward(problem.params, problem.X, spec.activations)[-1][0]
+            self.shift = np.max(Z_L, axis=0)
+        net = _network(spec.depth, self.head)
         self.index_symbols = frozenset((*net.indices, _P, _Q, *_PLACEHOLDERS))
         self.memo: dict[int, _Labelled] = {}
 
     # -- public
     def gradient(self, layer: int, tensor: str) -> Any:
-        dC = derivative(self.spec.depth, layer, tensor)
+        """dJ/dW_layer or dJ/db_layer: Σ_samples ∂C/∂θ / divisor (+ ∂R/∂W, not divided)."""
+        dC = derivative(self.spec.depth, layer, tensor, self.head)
         labels = (_P, _Q) if tensor == "W" else (_P,)
         arr, have = self._contract(dC, contract_sample=True)
         shape = self.spec.param_shapes[layer - 1][0 if tensor == "W" else 1]
-        out = np.broadcast_to(_align(arr, have, labels), shape)
-        return out / self.m  # J = (1/m) Σ_samples C
+        out = np.broadcast_to(_align(arr, have, labels), shape) / self.divisor
+        if tensor == "W" and self.spec.l2:
+            dR, have = self._contract(_l2_derivative(self.spec.depth, layer), False)
+            out = out + np.broadcast_to(_align(dR, have, labels), shape)
+        return out
 
     # -- tensors of sub-expressions
     def _tensor(self, expr: sp.Expr) -> _Labelled:
@@ -412,32 +608,59 @@ class _Evaluator:
         if isinstance(expr, sp.Subs):
             return self._derivative_at(expr)
         if isinstance(expr, sp.core.function.AppliedUndef):
-            layer = int(expr.func.__name__[1:])
-            z, labels = self._tensor(expr.args[0])
-            name = self.spec.activations[layer - 1]
+            (arg,) = expr.args
+            z, labels = self._tensor(arg)
+            name = expr.func.__name__
+            if name == "e":
+                fn = _normalizer_term(0)
+                return (fn.mp(z) if self.precise else fn.float64(self._shifted(z, labels))), labels
+            activation = self._activation_of(name)
             if self.precise:
-                return _activation(name).mp(z), labels
-            return activate(name, z), labels
+                return _activation(activation).mp(z), labels
+            return activate(activation, z), labels
+        if expr == _LAMBDA:
+            return self.l2, ()
         if isinstance(expr, sp.Number):
             return (_to_mp_scalar(expr) if self.precise else float(expr)), ()
         raise AssertionError(f"cannot evaluate {type(expr).__name__}: {expr}")
 
+    def _activation_of(self, function_name: str) -> str:
+        """The activation of g_l, from the undefined function's name g<l>."""
+        if not (function_name.startswith("g") and function_name[1:].isdigit()):
+            raise AssertionError(f"unexpected function {function_name!r} in a derivative")
+        return self.spec.activations[int(function_name[1:]) - 1]
+
+    def _shifted(self, z: Array, labels: tuple[sp.Symbol, ...]) -> Array:
+        """z^(L) - max_k z_k^(L) of its sample (float64, softmax head)."""
+        if self.shift is None or _SAMPLE not in labels:
+            raise AssertionError(f"no per-sample shift for a tensor labelled {labels}")
+        shifted: Array = z - _align(self.shift, (_SAMPLE,), labels)
+        return shifted
+
     def _derivative_at(self, subs: sp.Subs) -> _Labelled:
-        """Subs(Derivative(f(ξ, ...), ξ), ξ, arg): SymPy's f' at the value of arg."""
-        derivative_expr, (xi,), (arg,) = subs.args
+        """Subs(Derivative(f(..., ξ, ...), ξ), ξ, arg): SymPy's ∂f/∂ξ at the value of arg, the
+        other arguments of f at their own values (head's y and, for a softmax head, N or z)."""
+        derivative_expr, (var,), (point,) = subs.args
         f = derivative_expr.expr
-        if derivative_expr.variables != (xi,) or f.args[0] != xi:
-            raise AssertionError(f"expected a first derivative in the first argument: {subs}")
-        z, labels = self._tensor(arg)
-        if f.func.__name__ == "head":
-            y, y_labels = self._tensor(f.args[1])
-            union = _union(labels, y_labels)
-            z, y = _align(z, labels, union), _align(y, y_labels, union)
-            fn = _head_derivative(self.spec.loss.name, self.spec.activations[-1])
-            return (fn.mp(z, y) if self.precise else fn.float64(z, y)), union
-        layer = int(f.func.__name__[1:])
-        fn = _activation_derivative(self.spec.activations[layer - 1])
-        return (fn.mp(z) if self.precise else fn.float64(z)), labels
+        if derivative_expr.variables != (var,) or var not in f.args:
+            raise AssertionError(f"expected a first derivative in one argument: {subs}")
+        position = f.args.index(var)
+        tensors = [self._tensor(point if arg == var else arg) for arg in f.args]
+        union = _union(*(labels for _, labels in tensors))
+        values = [_align(arr, labels, union) for arr, labels in tensors]
+        name = f.func.__name__
+        if name == "head":
+            spec = self.spec
+            fn = _head_derivative(self.head, spec.loss.name, spec.activations[-1], position)
+        elif name == "e":
+            fn = _normalizer_term(1)
+        else:
+            fn = _activation_derivative(self._activation_of(name))
+        if self.precise:
+            return fn.mp(*values), union
+        if self.shift is not None and name in ("head", "e"):
+            values[0] = self._shifted(values[0], union)  # ξ = z^(L), first in head and e
+        return fn.float64(*values), union
 
     def _contract(self, expr: sp.Expr, contract_sample: bool) -> _Labelled:
         """Sums of products → one einsum; sums of terms → aligned additions."""
