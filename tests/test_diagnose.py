@@ -646,9 +646,14 @@ def test_the_softmax_jacobian_taken_as_its_diagonal_is_named() -> None:
 
 
 def test_an_unknown_activation_or_loss_raises_in_diagnose() -> None:
-    from harness import diagnose as module
+    from harness.diagnose.chain import Chain
+    from harness.diagnose.derivatives import g_prime
 
     with pytest.raises(ValueError, match="no elementwise derivative for activation 'swish'"):
-        module._g_prime("swish")
+        g_prime("swish")
     with pytest.raises(ValueError, match="no elementwise derivative for activation 'softmax'"):
-        module._g_prime("softmax")
+        g_prime("softmax")
+    problem, _ = _case(GENERIC)
+    chain = Chain(problem)
+    with pytest.raises(ValueError, match="no derivative for loss 'nll'"):
+        chain._output("nll", chain.A[3], problem.Y, 1.0)
