@@ -3,8 +3,10 @@
 Same estimates (to rounding: the two sum in different orders and the compiled one uses the
 division-free series form of the tanh/sigmoid identity), same bounds (to the rounding of the
 truncation term, a third difference), the same undecidable entries and steps — on every
-activation, both losses, depths 1 to 5, saturated weights and ReLU kinks. The truth of either
-path is tests/sources/test_finite_diff.py's business (it runs both).
+activation the kernel carries (elu, silu, gelu and softmax, and cross_entropy, run on the numpy
+path only), both its losses with every reduction, half and l2, depths 1 to 5, saturated weights
+and ReLU kinks. The truth of either path is tests/sources/test_finite_diff.py's and
+test_finite_diff_conventions.py's business (they run both).
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.errors import SourceLimitError
-from harness.network import ACTIVATIONS
 from harness.sources import finite_diff
 from harness.sources.finite_diff import Estimate, estimate
 from harness.sources.finite_diff import kernel as _fd_kernel
-from harness.spec import NetworkSpec, Problem
+from harness.spec import Loss, NetworkSpec, Problem
 
 pytestmark = pytest.mark.skipif(not _fd_kernel.AVAILABLE, reason="numba is not installed")
+
+#: The activations the compiled kernel carries.
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "leaky_relu(0.2)", "identity", "softplus")
+REDUCTIONS = ("mean", "sum", "elementwise_mean")
 
 
 def _assert_same(compiled: Estimate, numpy_path: Estimate, where: str) -> None:
@@ -72,17 +77,30 @@ def test_both_paths_agree_on_every_activation_and_loss(activation: str, loss: st
     sizes=st.lists(st.integers(1, 9), min_size=2, max_size=6),
     activations=st.data(),
     loss=st.sampled_from(["mse", "bce"]),
+    half=st.booleans(),
+    reduction=st.sampled_from(REDUCTIONS),
+    l2=st.sampled_from([0.0, 1e-3, 0.7]),
     batch=st.integers(1, 9),
     seed=st.integers(0, 2**16),
     scale=st.sampled_from([0.3, 1.0, 10.0]),
 )
 def test_both_paths_agree_on_random_networks(
-    sizes: list[int], activations: st.DataObject, loss: str, batch: int, seed: int, scale: float
+    sizes: list[int],
+    activations: st.DataObject,
+    loss: str,
+    half: bool,
+    reduction: str,
+    l2: float,
+    batch: int,
+    seed: int,
+    scale: float,
 ) -> None:
     acts = [activations.draw(st.sampled_from(ACTIVATIONS)) for _ in sizes[1:]]
     if loss == "bce":
         acts[-1] = "sigmoid"
-    problem = Problem.random(NetworkSpec(tuple(sizes), tuple(acts), loss), batch, seed, scale)
+    convention = Loss(loss, half=half and loss == "mse", reduction=reduction)
+    spec = NetworkSpec(tuple(sizes), tuple(acts), convention, l2=l2)
+    problem = Problem.random(spec, batch, seed, scale)
     _assert_same(*_both(problem), repr(problem.spec))
 
 

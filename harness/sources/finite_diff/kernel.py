@@ -2,8 +2,10 @@
 
 Optional: it needs numba (``pip install gradcheck-harness[fast]``); without it `finite_diff` runs
 its pure-numpy path, which computes the same quantities (tests/sources/test_fd_kernel.py holds
-the two to each other). The method and the error model are `finite_diff`'s docstring; this module
-evaluates them with fewer passes over memory:
+the two to each other). It carries tanh, sigmoid, softplus, identity, relu and leaky_relu(α)
+with mse or bce (`ACT_CODES`); `finite_diff` runs every other convention on the numpy path. The
+method and the error model are `finite_diff`'s docstring; this module evaluates them with fewer
+passes over memory:
 
 - A chunk's (perturbation, sample) pairs are the rows of 2-D blocks (rows × neurons). Each stage
   — layer l (one neuron), the rank-1 layer l+1 (ΔZ = ΔA^(l)_i W^(l+1)[:, i], formed on the fly),
@@ -33,6 +35,8 @@ from typing import Any, Final
 
 import numpy as np
 
+from harness.sources.finite_diff.identities import _IDENTITY_ULPS
+
 try:  # which branch runs depends on the install: numba comes with the ``fast`` extra
     import numba
 
@@ -52,16 +56,18 @@ __all__ = [
 
 #: numba is importable: the compiled stages can run.
 AVAILABLE: Final = _NUMBA
-#: Activation name -> the stages' code for it (0 and 1 share the tanh/sigmoid identity).
+#: Identity kind (`identities._kind`) -> the stages' code for it (0 and 1 share the
+#: tanh/sigmoid identity; 4 is relu and leaky_relu(α): the slope of z's piece). Other kinds (elu,
+#: silu, gelu, softmax) have no code: `finite_diff` carries them on its numpy path.
 ACT_CODES: Final = {
     "tanh": 0,
     "sigmoid": 1,
     "softplus": 2,
     "identity": 3,
-    "relu": 4,
-    "leaky_relu": 4,
+    "piecewise": 4,
 }
 _SERIES_MAX = 1e-6  # largest |y| of the division-free tanh/sigmoid form
+_SOFTPLUS_ULPS: Final = _IDENTITY_ULPS + 2.0  # bce: the softplus identity's, and its sum's
 
 
 def _smooth(
@@ -236,7 +242,7 @@ def stage(
 
 
 def m_bound(M_e: Any, M_delta: Any, rows: Any, e: Any, abs_delta: Any, EZ: Any) -> None:
-    """E_Z of layer l+2: M_e[i, s] e + M_delta[i, s] |δ| per row c m + s (`identities._Net.M`)."""
+    """E_Z of layer l+2: M_e[i, s] e + M_delta[i, s] |δ| per row c m + s (`carry._Net.M`)."""
     C, m = e.shape
     n = EZ.shape[1]
     for c in range(C):
@@ -259,12 +265,13 @@ def loss(
     d: Any,
     E: Any,
     m: int,
+    divisor: float,
     dJ: Any,
     EJ: Any,
 ) -> None:
     """ΔJ and its bound (eps) per (perturbation, sample) from rows c m + s of d (ΔA^(L), or ΔZ^(L)
-    for bce) and E: the loss identity of `identities._loss_difference`. ``single``: d holds
-    output rows[c] alone (the perturbed layer is the last)."""
+    for bce) and E: the loss identity of `carry._loss_difference` (mse, bce), divided by the
+    loss's divisor. ``single``: d holds output rows[c] alone (the perturbed layer is the last)."""
     C = dJ.shape[0]
     n = d.shape[1]
     n_terms = float(m * n)
@@ -281,7 +288,7 @@ def loss(
                     total += sp - x * Y[s, h]
                     bound += (
                         E[r, j] * SY[s, h]
-                        + (18.0 + n_terms) * abs(sp)
+                        + (_SOFTPLUS_ULPS + n_terms) * abs(sp)
                         + abs(x) * ((n_terms + 3.0) * Y[s, h] + err_d[s, h])
                     )
             else:  # ΔH = d (2(a - y) + d)
@@ -295,8 +302,8 @@ def loss(
                         + (n_terms + 3.0) * x * x
                         + abs(x) * ((n_terms + 3.0) * abs(tr) + err_d[s, h])
                     )
-            dJ[c, s] = total / m
-            EJ[c, s] = bound / m
+            dJ[c, s] = total / divisor
+            EJ[c, s] = bound / divisor
 
 
 def _compile() -> dict[str, Callable[..., None]]:

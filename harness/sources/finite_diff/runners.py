@@ -1,5 +1,7 @@
-"""How a chunk of perturbations is carried: `_NumpyRunner` (numpy, `identities._carry`) or
+"""How a chunk of perturbations is carried: `_NumpyRunner` (numpy, `carry._carry`) or
 `_CompiledRunner` (numba, `kernel`), one chunk per core on threads when the work releases the GIL.
+The kernel carries the identities of `kernel.ACT_CODES` and the mse and bce heads
+(`outside_kernel`); every other convention runs on the numpy path.
 """
 
 from __future__ import annotations
@@ -15,19 +17,27 @@ import numpy as np
 
 from harness.network import Array
 from harness.sources.finite_diff import kernel as _fd_kernel
-from harness.sources.finite_diff.identities import (
-    Index,
-    Mask,
-    _carry,
-    _Net,
-    _Pool,
-    _thread_pool,
-)
+from harness.sources.finite_diff.carry import _carry, _Net
+from harness.sources.finite_diff.identities import Index, Mask, _kind, _Pool, _thread_pool
+from harness.spec import NetworkSpec
 
 _CHUNK: Final = 2**15  # float64 elements of one (perturbations, samples, neurons) block
 _COMPILED_CHUNK: Final = 2**19  # (perturbation, sample) rows × the widest layer after l, per call
+#: Losses the kernel's loss stage carries.
+_KERNEL_LOSSES: Final = ("mse", "bce")
 _Out = TypeVar("_Out")
 _Five = tuple[Array, Array, Array, Array, Array]
+
+
+def outside_kernel(spec: NetworkSpec) -> str | None:
+    """What of ``spec`` the compiled kernel does not carry ("activation 'gelu'", "loss
+    'cross_entropy'"), or None. Raises ValueError for an activation with no identity at all."""
+    for name in spec.activations:
+        if _kind(name) not in _fd_kernel.ACT_CODES:
+            return f"activation {name!r}"
+    if spec.loss.name not in _KERNEL_LOSSES:
+        return f"loss {spec.loss.name!r}"
+    return None
 
 
 class _Runner:
@@ -113,7 +123,7 @@ class _CompiledRunner(_Runner):
         self, l: int, i: Index, k: Index, t: Array, X_src: Array, E_src: Array
     ) -> tuple[Array, Array, Mask]:
         kernel, net, pool, m = _fd_kernel, self.net, self.pool, self.m
-        L, bce = len(net.layers), net.head.loss == "bce"
+        L, bce, divisor = len(net.layers), net.head.loss == "bce", net.head.divisor
         C = i.shape[0]
         rows = i.astype(np.int64)
         kink = np.zeros(C, dtype=bool)
@@ -127,8 +137,9 @@ class _CompiledRunner(_Runner):
         )  # fmt: skip
         if last:
             kernel.loss(
-                bce, True, *self.head, rows, dA.reshape(-1, 1), G.reshape(-1, 1), m, dJ, E_J
-            )
+                bce, True, *self.head, rows, dA.reshape(-1, 1), G.reshape(-1, 1), m, divisor,
+                dJ, E_J,
+            )  # fmt: skip
             return dJ, E_J, kink
         q, e, abs_delta = l + 1, G, np.abs(dA)
         last = q == L - 1
@@ -163,7 +174,7 @@ class _CompiledRunner(_Runner):
             extra = 0.0 if q == L - 1 else n_q + 1.0
             A_q, G_q = pool(q, "dA", (C * m, n_q)), pool(q, "G", (C * m, n_q))
             kernel.stage(self.codes[q], m, *self.layers[q], Z, E_Z, extra, A_q, G_q, kink)
-        kernel.loss(bce, False, *self.head, rows, A_q, G_q, m, dJ, E_J)
+        kernel.loss(bce, False, *self.head, rows, A_q, G_q, m, divisor, dJ, E_J)
         return dJ, E_J, kink
 
 
