@@ -432,8 +432,9 @@ def test_reference_forward_refuses_an_unknown_activation() -> None:
         reference.forward([(W, b)], X1, ["erf"])
 
 
-def test_reference_imports_nothing_from_the_harness() -> None:
-    """Its own erfc, slope parsing and loss names: the constants it speaks are the harness's."""
+def test_reference_names_are_the_harness_names() -> None:
+    """reference/ keeps its own names and constants (it imports nothing from the harness,
+    tests/test_independence.py): they must still be the harness's."""
     import harness.network as network
 
     assert reference.backprop._LEAKY_SLOPE == network.LEAKY_SLOPE
