@@ -29,6 +29,9 @@ _REDUCTION_WORDS: Final = {
 
 @dataclass(frozen=True)
 class Factor:
+    """A factor the truth may have been scaled by, its names ("1/m", "n_L/2"; several when
+    they coincide on a problem) and, when it turns the declared Loss into another, the hint."""
+
     value: float
     names: list[str]
     hint: str  # "" or ": a ½·MSE convention? declare Loss('mse', half=True)"
