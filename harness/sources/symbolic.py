@@ -34,17 +34,22 @@ without 1 - σ(ξ), which would round to 0):
 - g_l'(ξ), e'(ξ), ∂head/∂ξ and ∂head/∂ν by SymPy's `diff`.
 
 Evaluation turns each product of nested sums into one `numpy.einsum` over labelled tensors (an
-index symbol is an einsum subscript; the sample is one more), with the forward values g_l(z) taken
-from the shared forward definition `harness.network`. With ``digits=N`` the same expressions are
-evaluated in mpmath at N significant digits, activations included, from the exact float64 inputs.
+index symbol is an einsum subscript; the sample is one more; a sum of paths under a Σ is
+distributed first, Σ_k (a + b) = Σ_k a + Σ_k b, so no path is materialized over k), with the
+forward values g_l(z) taken from the shared forward definition `harness.network`. With
+``digits=N`` the same expressions are evaluated in mpmath at N significant digits, activations
+included, from the exact float64 inputs.
 
 Float64 evaluation of a lambdified derivative is redone in mpmath (40 digits) wherever it is not
-finite or |ξ| > 30, where forms built from e^ξ overflow in an intermediate or lose digits; extreme
-pre-activations so give right values, never NaN or a silent 0. A softmax head is evaluated in
-float64 at ξ = z - max_k z_k of its sample instead (e, e' and head's derivatives alike; ν is then
-the shifted sum, in [1, n_L]): e^ξ/ν, and so ∂head/∂ξ, does not change under the shift, and every
-∂head/∂ν (which scales by e^M) is multiplied by exactly one e'(z_k) (which scales by e^-M), so the
-gradient is that of the definition while nothing overflows. mpmath's exponent does not overflow:
+finite or, for forms built from e^ξ (sigmoid, tanh, softplus, silu, the per-output heads), where
+|ξ| > 30: there they overflow in an intermediate or lose digits. Extreme pre-activations so give
+right values, never NaN or a silent 0.
+
+A softmax head is evaluated in float64 at ξ = z - M, M = max_k z_k of its sample, instead (e, e'
+and head's derivatives alike; ν is then the shifted sum, in [1, n_L]): e^ξ/ν, and so ∂head/∂ξ,
+does not change under the shift, and every ∂head/∂ν (which scales by e^M) is multiplied by
+exactly one e'(z_k) (which scales by e^-M), so the gradient is that of the definition while
+nothing overflows. mpmath's exponent does not overflow:
 the 50-digit values are of the unshifted definition, and comparing both checks the shift.
 
 Built expressions are cached in memory per process. Opt-in, they are also cached on disk: set
@@ -113,6 +118,9 @@ _SAMPLE: Final = sp.Symbol("_sample")  # einsum label of the sample axis (not a 
 _PLACEHOLDERS: Final = sp.symbols("_c0:8", integer=True)
 #: Beyond |ξ| = 30, float64 forms built from e^ξ lose digits or overflow: mpmath takes over.
 _SAFE_XI: Final = 30.0
+#: Activations whose derivative has no form that grows with |ξ| (constants, e^ξ only where ξ <= 0
+#: counts, e^(-ξ²/2)): float64 is redone in mpmath only where it is not finite.
+_BOUNDED_DERIVATIVES: Final = frozenset({"relu", "identity", "elu", "gelu"})  # and leaky_relu(α)
 
 
 def head_of(spec: NetworkSpec) -> str:
@@ -212,7 +220,23 @@ def _build_derivative(depth: int, layer: int, tensor: str, head: str) -> sp.Expr
     dC = _sum_out_deltas(sp.diff(net.loss, target), set(net.widths))
     if dC.has(sp.KroneckerDelta):
         raise AssertionError(f"SymPy left a KroneckerDelta in ∂C/∂{target}: {dC}")
-    return dC
+    return _distribute_sums(dC)
+
+
+def _distribute_sums(expr: sp.Expr) -> sp.Expr:
+    """Σ_k (a + b) → Σ_k a + Σ_k b, bottom-up (the softmax head's two paths under Σ_j).
+
+    Evaluated as one sum of terms, (a + b) would be a tensor over k and every free index of
+    either path, all at once; each Σ_k a is one einsum that contracts k on the way.
+    """
+    if not expr.args or not expr.has(sp.Sum):
+        return expr
+    args = [_distribute_sums(arg) for arg in expr.args]
+    if any(new is not old for new, old in zip(args, expr.args)):  # rebuild changed nodes only
+        expr = expr.func(*args)
+    if isinstance(expr, sp.Sum) and isinstance(expr.function, sp.Add):
+        return sp.Add(*(_distribute_sums(expr.func(t, *expr.limits)) for t in expr.function.args))
+    return expr
 
 
 @functools.cache
@@ -417,7 +441,8 @@ def _activation_derivative(name: str) -> _Elementwise:
         f"activation_derivative-{name}",
         lambda: sp.simplify(sp.diff(_activation_expr(name), _XI)),
     )
-    return _Elementwise(expr, (_XI,))
+    bounded = name in _BOUNDED_DERIVATIVES or leaky_slope(name) is not None
+    return _Elementwise(expr, (_XI,), None if bounded else _SAFE_XI)
 
 
 @functools.cache

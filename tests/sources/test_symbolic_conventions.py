@@ -262,6 +262,15 @@ def test_the_softmax_derivative_holds_both_paths() -> None:
     assert not symbolic.derivative(1, 1, "W", symbolic.SOFTMAX).has(sp.KroneckerDelta)
 
 
+@pytest.mark.parametrize(("layer", "tensor"), [(1, "W"), (1, "b"), (2, "W"), (2, "b")])
+def test_no_path_of_the_softmax_derivative_sits_in_a_sum_of_paths(layer: int, tensor: str) -> None:
+    """Σ_k (a + b) is distributed: evaluated whole, (a + b) would be a tensor over k and every
+    free index of both paths at once, before k is summed."""
+    dC = symbolic.derivative(2, layer, tensor, symbolic.SOFTMAX)
+    sums = [e for e in sp.preorder_traversal(dC) if isinstance(e, sp.Sum)]
+    assert sums and not any(isinstance(s.function, sp.Add) for s in sums)
+
+
 def test_the_l2_derivative_is_lambda_times_the_weight() -> None:
     assert str(symbolic._l2_derivative(3, 2)) == "l2*W2[p, q]"
 
