@@ -392,8 +392,9 @@ def _head_variables(head: str) -> tuple[sp.Symbol, ...]:
 class _Elementwise:
     """A SymPy expression of (ξ[, υ[, ν]]) with its float64 and mpmath evaluators.
 
-    ``redo_beyond``: float64 values at |ξ| above it are redone in mpmath (None: only non-finite
-    ones, for functions evaluated at shifted ξ <= 0).
+    ``redo_beyond``: float64 values at |ξ| above it are redone in mpmath; None: only non-finite
+    ones, for forms that cannot overflow where they are evaluated (a bounded derivative, or a
+    softmax head's functions at shifted ξ <= 0).
     """
 
     expr: sp.Expr
