@@ -263,4 +263,3 @@ def backward(
             dJ_dZ = dJ_dA_prev * _g(activations[l - 1])[1](Z_prev)
     grads.reverse()
     return grads
-
