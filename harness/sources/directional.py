@@ -223,11 +223,13 @@ def _layer(name: str, Z: Array, errZ: Array, A: Array) -> _Layer:
         Kd = (R + 1.0) * abs_Z * phi_up + (r_Phi + 2.0) * Phi + (R + 2.0) * 0.25 * phi_up
         Kd += 1.01 * curve * errZ / _EPS + 1.0  # + the quadrature's remainder (<= eps |d|)
         return made("gelu", (Z, Phi), _GELU_SLOPE, 1.0, Kd)
-    if name == "softmax":  # see _softmax; ‖∂ΔA/∂d‖_∞ <= 1/2
-        a = A
-        curve = _softmax_curve(Z)  # Σ_ij |∂²a_k/∂z_i∂z_j| near z
-        Kd = 12.0 * Z.shape[1] + 60.0 + 1.01 * curve * np.max(errZ, axis=1) / _EPS
-        return made("softmax", (a,), 1.0, 0.0, Kd[:, None])
+    if name == "softmax":  # see _softmax; ‖∂ΔA/∂d‖_∞ <= 2 max a(1 - a) <= 2 · 1.7u
+        u, top, x = _off_top(Z)
+        W_x = (A * x).sum(axis=1)  # Σ_(j≠top) a_j (max - z_j): what a's rounding does
+        Kd = (3.4 + 1.7 * u) * W_x + u * (13.0 * Z.shape[1] + 47.0)
+        Kd += 1.01 * _softmax_curve(u) * np.max(errZ, axis=1) / _EPS
+        arrays = (A, A * (1.0 - top), top, u[:, None])
+        return made("softmax", arrays, np.minimum(1.0, 4.0 * u), 0.0, Kd[:, None])
     if name == "identity":
         return made("identity", (), 1.0, 0.0)
     alpha = leaky_slope(name) if name != "relu" else 0.0
@@ -240,16 +242,24 @@ def _layer(name: str, Z: Array, errZ: Array, A: Array) -> _Layer:
     return made("linear", (slope, margin), slope, 1.0)
 
 
-def _softmax_curve(Z: Array) -> Array:
-    """Per sample (rows of Z), a bound on max_k Σ_ij |∂²a_k/∂z_i∂z_j| within 0.26 of z (in
-    each z_j): with u = 1 - max_k a_k, the mass off the top output, every a_k (1 - a_k) <= u,
-    and the sum is <= 4a_k(1 - a_k)² + 2a_k Σ_i a_i(1 - a_i) <= 8u (and <= 6); moving each
-    z_j by 0.26 changes u by less than a factor 2. u = Σ_(j≠top) e^(z_j - max) / Σ_j e^(...)
-    without cancellation."""
-    e = np.exp(Z - Z.max(axis=1, keepdims=True))
+def _off_top(Z: Array) -> tuple[Array, Array, Array]:
+    """Per sample (rows of Z): u = 1 - max_k a_k, the softmax's mass off its top output, as
+    Σ_(j≠top) e^(z_j - max) / Σ_j e^(z_j - max) without cancellation; the top as a one-hot
+    row; and x = max - z. Every a_k (1 - a_k) <= u, and moving each z_j by up to 0.26 changes
+    u by less than a factor e^0.52 < 1.7."""
+    x = Z.max(axis=1, keepdims=True) - Z
+    e = np.exp(-x)
     total = e.sum(axis=1)
-    e[np.arange(Z.shape[0]), np.argmax(Z, axis=1)] = 0.0
-    curve: Array = np.minimum(6.0, 16.0 * e.sum(axis=1) / total)
+    top = np.zeros_like(Z)
+    top[np.arange(Z.shape[0]), np.argmax(Z, axis=1)] = 1.0
+    u: Array = (e * (1.0 - top)).sum(axis=1) / total
+    return u, top, x
+
+
+def _softmax_curve(u: Array) -> Array:
+    """Per sample, a bound on max_k Σ_ij |∂²a_k/∂z_i∂z_j| within 0.26 of z: the sum is
+    <= 4a_k(1 - a_k)² + 2a_k Σ_i a_i(1 - a_i) <= 8u (and <= 6), u from `_off_top`."""
+    curve: Array = np.minimum(6.0, 16.0 * u)
     return curve
 
 
@@ -347,10 +357,14 @@ def prepare(problem: Problem, *, rel_step: float = 1e-8) -> Network:
         last = l == spec.depth - 1
         identity = "softplus" if last and loss == "bce" else name
         layers.append(_layer(identity, Z_T, errZ_T, np.ascontiguousarray(A_l.T)))
-        ulps = {"gelu": 2.0 * np.minimum(Z, 0.0) ** 2 + 10.0, "softmax": Z.shape[0] + 4.0}
-        errA = _lipschitz(name) * errZ + ulps.get(name, 8.0) * _EPS * np.abs(A_l)
-        if name == "softmax":  # a |z - max z| <= 1/e: the exponent's rounding
-            errA += 0.37 * _EPS
+        if name == "softmax":  # |∂a_k/∂z|_1 = 2a_k(1 - a_k) <= 2u; rounding (max - z + n + 3)
+            u, _, x = _off_top(Z_T)
+            errA = np.minimum(0.5, 2.2 * u) * errZ.max(axis=0) + _EPS * A_l * (
+                x.T + W.shape[0] + 3.0
+            )
+        else:
+            ulps = 2.0 * np.minimum(Z, 0.0) ** 2 + 10.0 if name == "gelu" else 8.0
+            errA = _lipschitz(name) * errZ + ulps * _EPS * np.abs(A_l)
     theta_max = max(max(float(np.abs(W).max()), float(np.abs(b).max())) for W, b in params)
     Y_T = np.ascontiguousarray(problem.Y.T)
     divisor = spec.divisor(m)
@@ -365,9 +379,10 @@ def prepare(problem: Problem, *, rel_step: float = 1e-8) -> Network:
         head = _Head(loss, divisor, Y_T, softplus=replace(layers[-1], arrays=(sig, 2 * sig, K)))
     else:
         A_L = fwd[-1][1]
+        z_error = _softmax_curve(_off_top(Z_T)[0]) * errZ.max(axis=0) / _EPS
         head = _Head(loss, divisor, Y_T, a=np.ascontiguousarray(A_L.T),
                      y_sum=Y_T.sum(axis=1), y_abs=np.abs(Y_T).sum(axis=1),
-                     z_error=_softmax_curve(Z_T) * errZ.max(axis=0) / _EPS)  # fmt: skip
+                     z_error=z_error)  # fmt: skip
     return Network(A_T, A_max, errA_max, WT, W_norm, layers, head, spec.l2,
                    rel_step * max(1.0, theta_max))  # fmt: skip
 
@@ -529,11 +544,16 @@ def _gelu(layer: _Layer, dZ: Array, dz: float, pool: _Pool, q: int) -> tuple[Arr
 
 def _softmax(layer: _Layer, dZ: Array, dz: float, pool: _Pool, q: int) -> tuple[Array, None]:
     """a_k(z + d) - a_k(z) = a_k (expm1(d_k) - s) / (1 + s), s = Σ_j a_j expm1(d_j): every
-    output of a sample changes."""
-    (a,) = layer.arrays
+    output of a sample changes. At the top output, expm1(d_top) - s is formed as
+    expm1(d_top) u - Σ_(j≠top) a_j expm1(d_j) (Σ a = 1), so no rounding of size |d| is left
+    where a saturated softmax changes by u |d| only."""
+    a, a_off, top, u = layer.arrays
     e = np.expm1(dZ, out=pool(q, "G", dZ.shape))
     s = np.einsum("psk,sk->ps", e, a)[:, :, None]
+    at_top = np.einsum("psk,sk->ps", e, top)[:, :, None] * u
+    at_top -= np.einsum("psk,sk->ps", e, a_off)[:, :, None]
     dA = np.subtract(e, s, out=pool(q, "dA", dZ.shape))
+    np.copyto(dA, at_top, where=top > 0.0)
     dA *= a
     dA /= 1.0 + s
     return dA, None

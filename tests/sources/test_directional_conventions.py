@@ -44,9 +44,9 @@ def _g(name: str, z: Any) -> Any:
     if name == "identity":
         return z
     if name == "softplus":
-        return mp.log(1 + mp.exp(z))
+        return mp.log1p(mp.exp(z))
     if name == "elu":
-        return z if z > 0 else mp.exp(z) - 1
+        return z if z > 0 else mp.expm1(z)
     if name == "silu":
         return z / (1 + mp.exp(-z))
     if name == "gelu":
@@ -71,9 +71,10 @@ def _objective(spec: NetworkSpec, params: Sequence[tuple[Any, Any]], X: Any, Y: 
         y = [row[i] for row in Y]
         if spec.loss.name == "mse":
             total += mp.fsum((a_j - y_j) ** 2 for a_j, y_j in zip(a, y))
-        elif spec.loss.name == "bce":
+        elif spec.loss.name == "bce":  # 1 - a as σ(-z): it keeps its digits where a -> 1
             total -= mp.fsum(
-                y_j * mp.log(a_j) + (1 - y_j) * mp.log(1 - a_j) for a_j, y_j in zip(a, y)
+                y_j * mp.log(a_j) + (1 - y_j) * mp.log(_g("sigmoid", -z_j))
+                for a_j, z_j, y_j in zip(a, z, y)
             )
         else:
             total -= mp.fsum(y_j * (z_j - log_sum) for z_j, y_j in zip(z, y))
@@ -86,10 +87,14 @@ def _mp(a: Any) -> Any:
     return [[mp.mpf(float(x)) for x in row] for row in np.atleast_2d(a)]
 
 
-def _derivative(problem: Problem, v: Sequence[tuple[Any, Any] | None]) -> float:
-    """∇J·v at θ, to ~30 digits: (J(θ + t v) - J(θ - t v)) / 2t with t = 1e-20."""
-    with mp.workdps(DIGITS):
-        X, Y, t = _mp(problem.X), _mp(problem.Y), mp.mpf("1e-20")
+def _derivative(
+    problem: Problem, v: Sequence[tuple[Any, Any] | None], digits: int = DIGITS
+) -> float:
+    """∇J·v at θ: (J(θ + t v) - J(θ - t v)) / 2t with t = 10^(-digits/2.5), its truncation
+    ~t² and its rounding ~10^-digits / t relative to J; where ∇J·v is too small for that
+    (saturated units), again with 60 more digits, twice at most."""
+    with mp.workdps(digits):
+        X, Y, t = _mp(problem.X), _mp(problem.Y), mp.mpf(10) ** (-digits // 2.5)
         values = []
         for sign in (1, -1):
             params = []
@@ -101,7 +106,11 @@ def _derivative(problem: Problem, v: Sequence[tuple[Any, Any] | None]) -> float:
                     [mp.mpf(float(x)) + sign * t * float(u) for x, u in zip(b, Vb)],
                 ))  # fmt: skip
             values.append(_objective(problem.spec, params, X, Y))
-        return float((values[0] - values[1]) / (2 * t))
+        D = (values[0] - values[1]) / (2 * t)
+        small = abs(D) < mp.mpf(10) ** (-digits // 2 + 5) * (1 + abs(values[0]))
+        if small and digits < DIGITS + 120:
+            return _derivative(problem, v, digits + 60)
+        return float(D)
 
 
 def _directions(spec: NetworkSpec, seed: int) -> list[list[tuple[Any, Any] | None]]:
@@ -250,3 +259,59 @@ def test_fast_check_passes_the_truth_and_localizes_one_entry_off_by_1e_4(
             found = [(x.layer, x.param, x.index) for x in result.located]
             where = f"{problem!r} layer {l + 1} d{param}{list(index)}"
             assert found == [(l + 1, param, tuple(int(i) for i in index))], f"{where}: {found}"
+
+
+IDENTITY_Z = [-40.0, -7.5, -1.2784645, -0.3, -1e-9, 0.0, 2e-12, 0.6, 1.9, 9.0, 35.0]
+IDENTITY_D = [1e-13, -3e-9, 2e-6, -4e-4, 0.03, -0.2, 0.25]
+
+
+def _softmax_mp(z: Sequence[Any]) -> list[Any]:
+    top = max(z)
+    e = [mp.exp(x - top) for x in z]
+    return [x / mp.fsum(e) for x in e]
+
+
+@pytest.mark.parametrize("shift", [0.0, 1.0, -1.0])
+@pytest.mark.parametrize("name", [*HIDDEN, "softmax"])
+def test_each_identity_is_within_its_own_error_model_of_the_truth(name: str, shift: float) -> None:
+    """g(z + d) - g(z) for z across the range (saturated, silu's g' = 0 near -1.278, elu's
+    pieces and 0 crossed by d) and |d| up to 1/4, against mpmath: within eps (K|ΔA| + Kd|d|),
+    one sample per z so the per-sample maxima are that z's own. The identity sees the float z
+    (and g(z) rounded) while the truth is at z + shift errZ, errZ = 1e-9 (1 + |z|) the forward
+    error it is told about. A softmax output sample is (z, 0, -z) moved by (d, -d/2, d/4),
+    its truth shifted by (+, -, +) errZ. Kink crossings (and z within errZ of 0) are left out."""
+    Z = np.array(IDENTITY_Z)[:, None]
+    signs, steps = np.array([[1.0]]), np.array([[1.0]])
+    if name == "softmax":
+        Z = np.hstack([Z, np.zeros_like(Z), -Z])
+        signs, steps = np.array([[1.0, -1.0, 1.0]]), np.array([[1.0, -0.5, 0.25]])
+    errZ = 1e-9 * (1.0 + np.abs(Z))
+    dZ = np.array(IDENTITY_D)[:, None, None] * steps[None] * np.ones_like(Z)[None]
+    with mp.workdps(120):  # g(z + d) and g(z) agree to ~90 digits where g saturates
+        rows = [[mp.mpf(float(z)) + shift * s * float(e) for z, s, e in zip(row, signs[0], e_row)]
+                for row, e_row in zip(Z, errZ)]  # fmt: skip
+        moved = [[[z + mp.mpf(float(d)) for z, d in zip(row, ds)] for row, ds in zip(rows, dZ_p)]
+                 for dZ_p in dZ]  # fmt: skip
+        if name == "softmax":
+            g = _softmax_mp
+            A_mp = [g([mp.mpf(float(z)) for z in row]) for row in Z]
+            truth = [[[b - a for a, b in zip(g(row), g(m_row))]
+                      for row, m_row in zip(rows, moved_p)] for moved_p in moved]  # fmt: skip
+        else:
+            A_mp = [[_g(name, mp.mpf(float(z))) for z in row] for row in Z]
+            truth = [[[_g(name, x) - _g(name, z) for z, x in zip(row, m_row)]
+                      for row, m_row in zip(rows, moved_p)] for moved_p in moved]  # fmt: skip
+        A = np.array([[float(a) for a in row] for row in A_mp])
+        exact = np.array([[[float(x) for x in row] for row in p] for p in truth])
+    layer = directional._layer(name, Z, errZ, A)
+    dz = float(np.abs(dZ).max())
+    dA, dA_max, kink = directional._difference(layer, dZ, dz, directional._Pool(), 0)
+    E = layer.K * dA_max
+    if layer.Kd is not None:
+        E += layer.Kd * np.abs(dZ).max(axis=2)
+    if layer.K_dz is not None:
+        E += dz * layer.K_dz * dA_max
+    unsure = np.abs(Z) <= np.abs(dZ) + errZ if kink is not None else np.zeros(dZ.shape, bool)
+    error = np.where(unsure, 0.0, np.abs(dA - exact))
+    allowed = directional._EPS * E[:, :, None] + 1e-300
+    assert np.all(error <= allowed), (np.argwhere(error > allowed)[:3], (error / allowed).max())
