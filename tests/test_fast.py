@@ -31,9 +31,8 @@ from harness import (
     fast_check,
 )
 from harness.fast import FALSE_ALARM, false_alarm_lambda
-from harness.network import ACTIVATIONS
 from harness.sources import closed_form, directional
-from harness.strategies import network_specs, problems
+from harness.strategies import SEED_ACTIVATIONS, network_specs, problems
 from harness.tolerance import backprop_bound
 
 E = NetworkSpec((64, 128, 128, 10), ("tanh", "tanh", "sigmoid"), "mse")
@@ -75,7 +74,7 @@ def _assert_localizes(problem: Problem, rel: float, rank: float = 1.0) -> None:
 
 SMALL = [
     NetworkSpec((4, 8, 8, 2), (act, act, "sigmoid"), loss)
-    for act in ACTIVATIONS
+    for act in SEED_ACTIVATIONS  # new conventions: tests/sources/test_directional_conventions.py
     for loss in ("mse", "bce")
 ]
 DEPTH_4 = [
