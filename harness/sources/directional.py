@@ -119,6 +119,7 @@ def _gauss_legendre() -> list[tuple[Array, Array, float]]:
 
 
 _GAUSS: Final = _gauss_legendre()
+_GELU_SERIES: Final = 1e-5  # 0.19 |d|³ <= eps: three terms of ΔΦ's series (see _gelu)
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,8 @@ def _layer(name: str, Z: Array, errZ: Array, A: Array) -> _Layer:
         r_Phi = 2.0 * np.minimum(Z, 0.0) ** 2 + 10.0  # Φ's: erfc, -z/√2, z Φ and A/z
         Kd = (R + 1.0) * abs_Z * phi_up + (r_Phi + 2.0) * Phi + (R + 2.0) * 0.25 * phi_up
         Kd += 1.01 * curve * errZ / _EPS + 1.0  # + the quadrature's remainder (<= eps |d|)
-        return made("gelu", (Z, Phi), _GELU_SLOPE, 1.0, Kd)
+        phi = _INV_SQRT_2PI * np.exp(-0.5 * Z**2)
+        return made("gelu", (Z, Phi, phi, (Z**2 - 1.0) / 6.0), _GELU_SLOPE, 1.0, Kd)
     if name == "softmax":  # see _softmax; ‖∂ΔA/∂d‖_∞ <= 2 max a(1 - a) <= 2 · 1.7u
         u, top, x = _off_top(Z)
         W_x = (A * x).sum(axis=1)  # Σ_(j≠top) a_j (max - z_j): what a's rounding does
@@ -515,26 +517,35 @@ def _silu(layer: _Layer, dZ: Array, dz: float, pool: _Pool, q: int) -> tuple[Arr
 
 
 def _gelu(layer: _Layer, dZ: Array, dz: float, pool: _Pool, q: int) -> tuple[Array, None]:
-    """(z + d) Φ(z + d) - z Φ(z) = z ΔΦ + d (Φ(z) + ΔΦ), ΔΦ = d ∫_0^1 φ(z + s d) ds by the
-    fewest Gauss-Legendre nodes whose remainder is below eps |d| (see `_gauss_legendre`)."""
-    Z, Phi = layer.arrays
-    nodes, weights, _ = next(
-        (rule for rule in _GAUSS if rule[2] * dz ** (2 * len(rule[0])) <= _EPS), _GAUSS[-1]
-    )
+    """(z + d) Φ(z + d) - z Φ(z) = z ΔΦ + d (Φ(z) + ΔΦ), ΔΦ = ∫_0^d φ(z + s) ds: while
+    |d| <= `_GELU_SERIES`, φ(z) d (1 - z d/2 + (z² - 1) d²/6) (the integral of φ's Taylor
+    polynomial; the rest, times |z + d|, is <= 0.19 |d|⁴ <= eps |d| by Cramér's bound, as in
+    `_gauss_legendre`), else by the fewest Gauss-Legendre nodes whose remainder is <= eps |d|."""
+    Z, Phi, phi, He_2 = layer.arrays
     d_Phi, x = pool(q, "G", dZ.shape), pool(q, "x", dZ.shape)
-    for i, (s, w) in enumerate(zip(nodes, weights)):
-        np.multiply(dZ, s, out=x)
-        x += Z
-        np.square(x, out=x)
-        x *= -0.5
-        np.exp(x, out=x)
-        if i == 0:
-            np.multiply(x, w, out=d_Phi)
-        else:
-            x *= w
-            d_Phi += x
+    if dz <= _GELU_SERIES:
+        np.multiply(dZ, Z, out=d_Phi)
+        d_Phi *= -0.5
+        d_Phi += 1.0
+        np.square(dZ, out=x)
+        x *= He_2
+        d_Phi += x
+        d_Phi *= phi
+    else:
+        rule = (r for r in _GAUSS if r[2] * dz ** (2 * len(r[0])) <= _EPS)
+        nodes, weights, _ = next(rule, _GAUSS[-1])
+        for i, (s, w) in enumerate(zip(nodes, weights)):
+            np.multiply(dZ, s, out=x)
+            x += Z
+            np.square(x, out=x)
+            x *= -0.5
+            np.exp(x, out=x)
+            if i == 0:
+                np.multiply(x, w * _INV_SQRT_2PI, out=d_Phi)
+            else:
+                x *= w * _INV_SQRT_2PI
+                d_Phi += x
     d_Phi *= dZ
-    d_Phi *= _INV_SQRT_2PI
     dA = np.add(Phi, d_Phi, out=pool(q, "dA", dZ.shape))
     dA *= dZ
     d_Phi *= Z

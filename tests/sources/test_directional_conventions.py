@@ -262,7 +262,9 @@ def test_fast_check_passes_the_truth_and_localizes_one_entry_off_by_1e_4(
 
 
 IDENTITY_Z = [-40.0, -7.5, -1.2784645, -0.3, -1e-9, 0.0, 2e-12, 0.6, 1.9, 9.0, 35.0]
-IDENTITY_D = [1e-13, -3e-9, 2e-6, -4e-4, 0.03, -0.2, 0.25]
+#: Steps d in three calls, one per branch of the identities: the leading term only (tanh,
+#: sigmoid), short series (those and gelu), the full functions.
+IDENTITY_D = [[1e-13, -2e-8], [3e-9, -2e-6, 1e-5], [-4e-4, 0.03, -0.2, 0.25]]
 
 
 def _softmax_mp(z: Sequence[Any]) -> list[Any]:
@@ -271,9 +273,12 @@ def _softmax_mp(z: Sequence[Any]) -> list[Any]:
     return [x / mp.fsum(e) for x in e]
 
 
+@pytest.mark.parametrize("steps", IDENTITY_D, ids=["tiny", "small", "large"])
 @pytest.mark.parametrize("shift", [0.0, 1.0, -1.0])
 @pytest.mark.parametrize("name", [*HIDDEN, "softmax"])
-def test_each_identity_is_within_its_own_error_model_of_the_truth(name: str, shift: float) -> None:
+def test_each_identity_is_within_its_own_error_model_of_the_truth(
+    name: str, shift: float, steps: list[float]
+) -> None:
     """g(z + d) - g(z) for z across the range (saturated, silu's g' = 0 near -1.278, elu's
     pieces and 0 crossed by d) and |d| up to 1/4, against mpmath: within eps (K|ΔA| + Kd|d|),
     one sample per z so the per-sample maxima are that z's own. The identity sees the float z
@@ -281,12 +286,12 @@ def test_each_identity_is_within_its_own_error_model_of_the_truth(name: str, shi
     error it is told about. A softmax output sample is (z, 0, -z) moved by (d, -d/2, d/4),
     its truth shifted by (+, -, +) errZ. Kink crossings (and z within errZ of 0) are left out."""
     Z = np.array(IDENTITY_Z)[:, None]
-    signs, steps = np.array([[1.0]]), np.array([[1.0]])
+    signs, directions = np.array([[1.0]]), np.array([[1.0]])
     if name == "softmax":
         Z = np.hstack([Z, np.zeros_like(Z), -Z])
-        signs, steps = np.array([[1.0, -1.0, 1.0]]), np.array([[1.0, -0.5, 0.25]])
+        signs, directions = np.array([[1.0, -1.0, 1.0]]), np.array([[1.0, -0.5, 0.25]])
     errZ = 1e-9 * (1.0 + np.abs(Z))
-    dZ = np.array(IDENTITY_D)[:, None, None] * steps[None] * np.ones_like(Z)[None]
+    dZ = np.array(steps)[:, None, None] * directions[None] * np.ones_like(Z)[None]
     with mp.workdps(120):  # g(z + d) and g(z) agree to ~90 digits where g saturates
         rows = [[mp.mpf(float(z)) + shift * s * float(e) for z, s, e in zip(row, signs[0], e_row)]
                 for row, e_row in zip(Z, errZ)]  # fmt: skip
