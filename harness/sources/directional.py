@@ -11,8 +11,9 @@ subtracts two values of g (d = ΔZ, below): tanh and sigmoid by tanh's addition 
 tanh(a + b) - tanh(a) = sech²a / (coth b + tanh a) (σ(x) = (1 + tanh(x/2))/2); softplus as
 log1p(σ(z) expm1(d)); elu as e^z expm1(d) or d on its pieces, and elu(z + d) - elu(z) of two
 values of opposite sign where a step crosses 0; silu as z Δσ + d (σ(z) + Δσ) with Δσ the
-sigmoid identity; gelu as z ΔΦ + d (Φ(z) + ΔΦ) with ΔΦ = ∫ φ over [z, z + d] by n-point
-Gauss-Legendre (n chosen so its remainder is below eps |d|); relu and leaky_relu(α) by the slope
+sigmoid identity; gelu as z ΔΦ + d (Φ(z) + ΔΦ) with ΔΦ = ∫ φ over [z, z + d] by a three-term
+series for |d| <= 1e-5, else n-point Gauss-Legendre (n chosen so the remainder is below
+eps |d|); relu and leaky_relu(α) by the slope
 of z's piece; softmax (output layer) as a (expm1(d) - s) / (1 + s), s = Σ_k a_k expm1(d_k).
 The loss identities finish it per sample: mse ΔH = Δa (2(a - y) + Δa) (after any output,
 softmax included); bce ΔH = sp(z + d) - sp(z) - y d on Z^(L) (the softplus identity);
@@ -36,10 +37,12 @@ Error bound = rounding + truncation, per direction.
   (valid while |ΔZ| <= 1/4, which the step ensures; maxima over a sample's neurons): slope2
   bounds the identity's slope in d near z (twice g'(z), or a global bound), K its rounding
   relative to ΔA (16 eps for a smooth identity, plus what the forward error of z does, through
-  |g''/g'|), Kd its rounding relative to ΔZ where g' has zeros (silu, gelu, softmax: there the
-  identity's terms cancel to O(d), never to O(g)), plus errZ sup|g''|. The loss sum adds
-  (terms + 2) Σ|ΔH|. Then |D - exact quotient| <= eps ((E(h) + E(-h) + |ΔJ(h)| + |ΔJ(-h)|)/2h
-  + 2|D|): it scales like ΔJ/h and does not grow as h shrinks.
+  |g''/g'| near z, which for tanh and sigmoid grows by max|ΔZ|), Kd its rounding relative to
+  ΔZ where g' has zeros (silu, gelu, softmax: there the identity's terms cancel to O(d), never
+  to O(g); a saturated softmax's terms scale with its mass off the top output), plus
+  errZ sup|g''|. The loss sum adds (terms + 2) Σ|ΔH|. Then |D - exact quotient| <=
+  eps ((E(h) + E(-h) + |ΔJ(h)| + |ΔJ(-h)|)/2h + 2|D|): it scales like ΔJ/h and does not grow
+  as h shrinks.
 - Truncation. D_h - ∇J·v = h² f'''/6 + O(h⁴) with f(t) = J(θ + t v), and D_h - D_(h/2) =
   h² f'''/8 + O(h⁴), so h²|f'''|/6 <= 4/3 (|D_h - D_(h/2)| + both rounding bounds); twice that
   is the truncation term (the factor 2 for the O(h⁴) rest: like Richardson's estimate, it
@@ -279,8 +282,9 @@ def _lipschitz(name: str) -> float:
 @dataclass(frozen=True)
 class _Head:
     """The loss identity's arrays, samples × outputs. mse: two_r = 2(a - y) and its error (eps);
-    bce: the softplus identity at Z^(L); cross_entropy: a, Y, and per sample Σy, Σ|y| and
-    z's largest forward error (eps)."""
+    bce: the softplus identity at Z^(L) (σ(z), 2σ(z), K per output); cross_entropy: a, Y,
+    and per sample Σy, Σ|y| and what z's forward error does to Σ a expm1(d) per unit of
+    max|d| (eps)."""
 
     loss: str
     divisor: float
@@ -407,8 +411,7 @@ def along(net: Network, directions: Sequence[Direction]) -> Directional:
         value[group], bound[group], undecidable[group] = v, e, kink
     if net.l2:
         for k, direction in enumerate(directions):
-            if not undecidable[k]:
-                value[k], bound[k] = _with_l2(net, direction, value[k], bound[k])
+            value[k], bound[k] = _with_l2(net, direction, value[k], bound[k])
     return Directional(value, bound, undecidable, net.step)
 
 
