@@ -59,6 +59,8 @@ _GL: Final = {n: ((1.0 + x) / 2.0, w / 2.0) for n, (x, w) in ((n, leggauss(n)) f
 _GL_RHO: Final = np.geomspace(1.0, 1e8, 161)  # radii of the Cauchy estimate in `_gl_order`
 #: |z d| beyond which gelu's ΔΦ is a difference of two tail values instead of ∫φ.
 _GL_MAX_A: Final = 1.0
+#: Largest |z d| + d²/2 for which ∫φ integrates e^-x's second-order Taylor polynomial instead.
+_SERIES_MAX_X: Final = 1e-6
 
 
 def _kind(name: str) -> str:
@@ -268,18 +270,36 @@ def _delta_Phi(z: Array, phi: Array, d: Array) -> Array:
     """Φ(z + d) - Φ(z) for every (perturbation, sample, neuron), without cancellation.
 
     |z d| <= 1: d φ(z) ∫_0^1 exp(-(z d s + d² s²/2)) ds by Gauss-Legendre (`_gl_order`: below
-    eps/8). Beyond (then |z| >= 4 > |d|: z and z + d in the same tail), the difference of the two
-    tail values, which differ by a factor e^(|z d| - 1/16) at least: no cancellation.
+    eps/8), or, while |z d| + d²/2 <= 1e-6 everywhere (the usual steps), by integrating
+    1 - x + x²/2 term by term (the rest below eps/1000). Beyond (then |z| >= 4 > |d|: z and
+    z + d in the same tail), the difference of the two tail values, which differ by a factor
+    e^(|z d| - 1/16) at least: no cancellation.
     """
     a = z * d
     b = 0.5 * d * d
+    a_abs_max, b_max = float(np.max(np.abs(a), initial=0.0)), float(np.max(b, initial=0.0))
+    if a_abs_max + b_max <= _SERIES_MAX_X:
+        # e^-x = 1 - x + x²/2 - R, 0 <= R <= x³/6 e^|x| <= eps/1000 here: ∫_0^1 term by term,
+        # 1 + a(a/6 - 1/2) + b(b/10 + a/4 - 1/3), in place
+        integral = np.multiply(b, 0.1)
+        integral += 0.25 * a
+        integral -= 1.0 / 3.0
+        integral *= b
+        a_term = np.multiply(a, 1.0 / 6.0, out=b)
+        a_term -= 0.5
+        a_term *= a
+        integral += a_term
+        integral += 1.0
+        out: Array = np.multiply(d, phi, out=a)
+        out *= integral
+        return out
     small = np.abs(a) <= _GL_MAX_A
     a_max = float(np.max(np.abs(a), where=small, initial=0.0))
     s, w = _GL[_gl_order(a_max, float(np.max(b, where=small, initial=0.0)))]
     integral = np.zeros(np.broadcast_shapes(a.shape, b.shape))
     for s_k, w_k in zip(s, w):
         integral += w_k * np.exp(-(a * s_k + b * (s_k * s_k)))
-    out: Array = d * phi * integral
+    out = d * phi * integral
     if not small.all():
         zb, db = (np.broadcast_to(x, out.shape)[~small] for x in (z, d))
         lower = zb < 0  # Φ(t) = erfc(-t/√2)/2 in the lower tail, 1 - erfc(t/√2)/2 in the upper
