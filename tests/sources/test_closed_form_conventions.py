@@ -1,11 +1,14 @@
 """Closed forms under every convention of issue 11 against an independent high-precision truth,
 and the float64 rounding bound (`harness.tolerance`) against correct backprops written other ways.
 
-The truth is the complex step of J in mpmath (30 digits): J is written here from its definition
-(DESIGN.md) in mp arithmetic, and ``Im J(θ + i h e_p) / h`` with h = 1e-20 is ∂J/∂θ_p to some 25
-digits relative, with no subtraction of nearby values (so a tiny entry keeps its digits too). The
-kinked activations branch on Re z, which `Problem.random` keeps 1e-3 away from the kink. No
-derivative is written in the truth: mpmath's complex exp, log, tanh and erfc do the work.
+The truth is the complex step of J in mpmath: J is written here from its definition (DESIGN.md)
+in mp arithmetic, and ``Im J(θ + i h e_p) / h`` with h = 1e-20 is ∂J/∂θ_p to some 25 digits
+relative, with no subtraction of nearby values (so a tiny entry keeps its digits too). The
+working precision is 30 digits plus 0.9 per unit of the largest |z|, so a saturated unit's
+e^(-2|z|) (and 1 - σ(z) inside bce) keeps its digits beside a real part near 1; below h ~
+10^-(digits - 10) mpmath's complex erfc loses the imaginary part. The kinked activations branch
+on Re z, which `Problem.random` keeps 1e-3 away from the kink. No derivative is written in the
+truth: mpmath's complex exp, log, tanh and erfc do the work.
 
 Each check asks two things of a float64 gradient: every entry within the rounding bound
 ``backprop_bound(problem, closed_form.magnitudes(problem))`` of the truth, and (closed forms
@@ -80,8 +83,10 @@ CASES = [pytest.param(*c, id=f"{c[0]}-{c[1]}-l2={c[2]}".replace(" ", "")) for c 
 
 # --- the truth: complex step of J in mpmath ------------------------------------------------
 
-mpmath.mp.dps = 30
 _H = mpmath.mpf(10) ** -20
+#: Digits of the mp arithmetic: 30, plus what a saturated unit's e^(-2|z|) needs to keep its tiny
+#: imaginary part (and 1 - σ(z) its digits) beside a real part near 1.
+_DIGITS_PER_UNIT_OF_Z = 0.9
 
 
 def _mp_activate(name: str, zs: list[Any]) -> list[Any]:
@@ -154,12 +159,18 @@ def _complex_step(problem: Problem, layer: int, where: tuple[int, ...]) -> float
 
 
 def _complex_step_gradient(problem: Problem) -> Grads:
+    z_max = max(float(np.max(np.abs(Z))) for Z, _ in forward(*_net(problem)))
     out = []
-    for l, (W, b) in enumerate(problem.params):
-        dW = np.array([_complex_step(problem, l, idx) for idx in np.ndindex(W.shape)])
-        db = np.array([_complex_step(problem, l, (j,)) for j in range(b.size)])
-        out.append((dW.reshape(W.shape), db))
+    with mpmath.workdps(30 + math.ceil(_DIGITS_PER_UNIT_OF_Z * z_max)):
+        for l, (W, b) in enumerate(problem.params):
+            dW = np.array([_complex_step(problem, l, idx) for idx in np.ndindex(W.shape)])
+            db = np.array([_complex_step(problem, l, (j,)) for j in range(b.size)])
+            out.append((dW.reshape(W.shape), db))
     return out
+
+
+def _net(problem: Problem) -> tuple[Any, Array, tuple[str, ...]]:
+    return problem.params, problem.X, problem.spec.activations
 
 
 @functools.cache
@@ -477,3 +488,24 @@ def test_the_bound_admits_the_cancellations_of_the_usual_forms(case: str) -> Non
         _within_bound(problem, backprop(problem), truth, backprop.__name__)
     if case != "silu-zero":  # σ(z)(1 + zσ(-z)) cancels at the zero of silu' in any float64 form
         _within_source_tolerance(closed_form.gradients(problem), truth, problem)
+
+
+def test_the_bound_admits_A_minus_Y_when_the_targets_sum_to_1_only_nearly() -> None:
+    """-y_j + a_j Σ_k y_k is A - Y only when Σ_k y_k = 1; a computed probability vector sums to
+    1 to within rounding (the spec accepts 1e-9), and A - Y stays within the bound there."""
+    rng = np.random.default_rng(5)
+    Y = np.array([[0.7, 0.1], [0.2, 0.3], [0.1 + 3e-10, 0.6 - 2e-10]])
+    spec = NetworkSpec((2, 4, 3), ("tanh", "softmax"), Loss("cross_entropy", reduction="sum"))
+    params = [
+        (rng.standard_normal((4, 2)), rng.standard_normal(4)),
+        (rng.standard_normal((3, 4)), rng.standard_normal(3)),
+    ]
+    problem = Problem(spec, params, rng.standard_normal((2, 2)), Y)
+    truth = _complex_step_gradient(problem)
+    off_by = max(
+        float(np.max(np.abs(g - t))) for p, q in zip(textbook(problem), truth) for g, t in zip(p, q)
+    )
+    assert off_by > 1e-11  # A - Y really differs from the gradient of J here
+    for backprop in (*BACKPROPS, closed_form.gradients):
+        _within_bound(problem, backprop(problem), truth, backprop.__name__)
+    _within_source_tolerance(closed_form.gradients(problem), truth, problem)
