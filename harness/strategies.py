@@ -82,8 +82,8 @@ def network_specs(
     max_depth: int = 4,
     min_width: int = 1,
     max_width: int = 16,
-    activations: Sequence[str] = ALL_ACTIVATIONS,
-    losses: Sequence[Loss | str] = LOSS_CONVENTIONS,
+    activations: Sequence[str] = SEED_ACTIVATIONS,
+    losses: Sequence[Loss | str] = SEED_LOSSES,
     output_activations: Sequence[str] | None = None,
     l2s: Sequence[float] = (0.0,),
     sizes: Sequence[Sequence[int]] | None = None,
@@ -94,8 +94,10 @@ def network_specs(
 
     ``activations`` are the choices for every layer (an output-only one, softmax, is used on the
     output layer only); ``output_activations``, when given, replace them for the output layer L.
-    ``losses`` are names (the seeds' convention: no ½, mean) or `harness.Loss` objects; the default
-    draws every convention. bce is defined on a sigmoid output only and cross_entropy on a softmax
+    ``losses`` are names (the seeds' convention: no ½, mean) or `harness.Loss` objects. The
+    defaults are the seeds' conventions (the six activations of the seeds, mse and bce, no l2):
+    what a plug-in that declares nothing supports. Pass ``activations=ALL_ACTIVATIONS,
+    losses=LOSS_CONVENTIONS, l2s=(0.0, 1e-3)`` to draw every convention. bce is defined on a sigmoid output only and cross_entropy on a softmax
     output only (DESIGN.md): when ``output_activations`` is None the output layer of such a spec is
     that activation even if ``activations`` omits it; when ``output_activations`` is given and
     omits it, that loss is not drawn (and asking for that loss alone is an error). ``l2s`` are the

@@ -34,6 +34,7 @@ from harness.campaign import check_case
 from harness.case import CaseResult
 from harness.network import ACTIVATIONS, LOSSES
 from harness.spec import NetworkSpec, Problem
+from harness.strategies import SEED_ACTIVATIONS
 
 Array = NDArray[np.float64]
 
@@ -184,7 +185,11 @@ def test_from_rows_leaves_a_malformed_output_for_the_harness() -> None:
 
 
 def test_from_rows_declares_its_support_and_keeps_to_it() -> None:
-    assert from_rows(rows_backward).supports == {"activations": ACTIVATIONS, "losses": LOSSES}
+    # undeclared: the seeds' conventions, like any function that declares nothing
+    assert from_rows(rows_backward).supports == {
+        "activations": SEED_ACTIVATIONS,
+        "losses": ("mse", "bce"),
+    }
     tanh_mse = from_rows(rows_backward, supports={"activations": ["tanh"], "losses": ["mse"]})
     assert tanh_mse.supports == {"activations": ("tanh",), "losses": ("mse",)}
     problem = Problem.random(NetworkSpec((2, 3, 1), ("relu", "sigmoid"), "bce"), 2, seed=0)
@@ -279,6 +284,7 @@ def test_from_flat_is_unsupported_outside_its_one_architecture() -> None:
     assert adapted.supports == {
         "activations": ("tanh", "sigmoid"),
         "losses": ("bce",),
+        "l2": (0.0,),
         "specs": (spec,),
     }
     for other in (

@@ -22,9 +22,19 @@ from harness.errors import (
     UnknownActivationError,
     UnknownLossError,
 )
-from harness.network import ACTIVATIONS, LOSSES, forward, is_kinked
+from harness.network import ACTIVATIONS, forward, is_kinked
 from harness.spec import Loss, NetworkSpec, Problem, as_loss
-from harness.strategies import ALL_ACTIVATIONS, LOSS_CONVENTIONS, network_specs, problems
+from harness.strategies import (
+    ALL_ACTIVATIONS,
+    LOSS_CONVENTIONS,
+    SEED_ACTIVATIONS,
+    SEED_LOSSES,
+    network_specs,
+    problems,
+)
+
+#: Every activation and loss convention (the default draws the seeds' conventions only).
+EVERYTHING = network_specs(activations=ALL_ACTIVATIONS, losses=LOSS_CONVENTIONS, l2s=(0.0, 1e-3))
 
 T = TypeVar("T")
 
@@ -55,10 +65,10 @@ BOUNDS: list[dict[str, Any]] = [
 def test_drawn_specs_respect_every_bound(bounds: dict[str, Any]) -> None:
     min_depth, max_depth = bounds.get("min_depth", 1), bounds.get("max_depth", 4)
     min_width, max_width = bounds.get("min_width", 1), bounds.get("max_width", 16)
-    layer_choices = set(bounds.get("activations", ALL_ACTIVATIONS)) - {"softmax"}
+    layer_choices = set(bounds.get("activations", SEED_ACTIVATIONS)) - {"softmax"}
     output_choices = set(bounds.get("output_activations", layer_choices))
     output_choices |= {"sigmoid", "softmax"}  # the outputs bce and cross_entropy fix
-    loss_choices = {as_loss(x) for x in bounds.get("losses", LOSS_CONVENTIONS)}
+    loss_choices = {as_loss(x) for x in bounds.get("losses", SEED_LOSSES)}
 
     @QUICK
     @given(network_specs(**bounds))
@@ -142,7 +152,7 @@ REACHABLE: list[Any] = [
     pytest.param(problems(), lambda p: p.seed > 2**31, id="large-seed"),
     *[
         pytest.param(
-            network_specs(),
+            EVERYTHING,
             lambda s, name=name: s.depth >= 2 and s.activations[0] == name,
             id=f"hidden-{name}",
         )
@@ -150,21 +160,34 @@ REACHABLE: list[Any] = [
         if name != "softmax"  # output layer only
     ],
     *[
-        pytest.param(
-            network_specs(), lambda s, name=name: s.activations[-1] == name, id=f"out-{name}"
-        )
+        pytest.param(EVERYTHING, lambda s, name=name: s.activations[-1] == name, id=f"out-{name}")
         for name in ALL_ACTIVATIONS
     ],
     *[
-        pytest.param(network_specs(), lambda s, loss=loss: s.loss == loss, id=f"loss-{loss!r}")
+        pytest.param(EVERYTHING, lambda s, loss=loss: s.loss == loss, id=f"loss-{loss!r}")
         for loss in LOSS_CONVENTIONS
     ],
-    pytest.param(network_specs(l2s=(0.0, 1e-3)), lambda s: s.l2 == 1e-3, id="l2"),
+    pytest.param(EVERYTHING, lambda s: s.l2 == 1e-3, id="l2"),
     *[
-        pytest.param(network_specs(), lambda s, loss=loss: s.loss == loss, id=f"loss-{loss}")
-        for loss in LOSSES
+        pytest.param(network_specs(), lambda s, name=name: s.activations[-1] == name,
+                     id=f"seed-out-{name}")
+        for name in SEED_ACTIVATIONS
     ],
-]
+    *[
+        pytest.param(network_specs(), lambda s, loss=loss: s.loss == loss, id=f"seed-loss-{loss}")
+        for loss in ("mse", "bce")
+    ],
+]  # fmt: skip
+
+
+def test_the_default_draws_the_seeds_conventions_only() -> None:
+    @QUICK
+    @given(network_specs())
+    def check(spec: NetworkSpec) -> None:
+        assert set(spec.activations) <= set(SEED_ACTIVATIONS)
+        assert spec.loss in SEED_LOSSES and spec.l2 == 0.0
+
+    check()
 
 
 @pytest.mark.parametrize(("strategy", "condition"), REACHABLE)
@@ -379,12 +402,12 @@ def test_a_fixed_spec_is_accepted_and_kept() -> None:
 
 
 def test_a_half_mse_failure_shrinks_to_the_seed_sized_net_keeping_the_convention() -> None:
-    spec = _find(network_specs(), lambda s: s.loss.half)
+    spec = _find(EVERYTHING, lambda s: s.loss.half)
     assert spec == NetworkSpec((1, 1), ("identity",), Loss("mse", half=True))
 
 
 def test_a_cross_entropy_failure_shrinks_to_one_softmax_layer() -> None:
-    spec = _find(network_specs(), lambda s: s.loss.name == "cross_entropy")
+    spec = _find(EVERYTHING, lambda s: s.loss.name == "cross_entropy")
     assert spec == NetworkSpec((1, 1), ("softmax",), "cross_entropy")
 
 

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 import reference
 from harness import Loss, NetworkSpec, Problem
 from harness.campaign import check_case
-from harness.strategies import network_specs, problems
+from harness.strategies import ALL_ACTIVATIONS, LOSS_CONVENTIONS, network_specs, problems
 
 if os.environ.get("GRADCHECK_SOAK") != "1":
     pytest.skip(
@@ -69,7 +69,9 @@ def _tier_problems(bounds: tuple[int, ...]) -> st.SearchStrategy[Problem]:
         max_depth=max_depth,
         min_width=min_width,
         max_width=max_width,
-        l2s=(0.0, 1e-3, 0.1),  # every activation and loss convention is drawn by default
+        activations=ALL_ACTIVATIONS,  # every activation and loss convention
+        losses=LOSS_CONVENTIONS,
+        l2s=(0.0, 1e-3, 0.1),
     )
     return problems(specs, min_batch=min_batch, max_batch=max_batch, weight_scales=WEIGHT_SCALES)
 
