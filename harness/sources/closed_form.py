@@ -267,9 +267,13 @@ def _output_magnitude(spec: NetworkSpec, z: Array, a: Array, a_mag: Array, y: Ar
             y_sum_off = np.abs(np.sum(y, axis=0) - 1.0) / _EPS
             return np.asarray(y_abs + a_mag * (np.sum(y_abs, axis=0) + y_sum_off), np.float64)
         if loss == "mse":
-            # Σ_k |2(a_k - y_k)| a_k (δ_kj + a_j), through the full Jacobian.
-            dC_da_times_a = 2.0 * (a_mag + y_abs) * a_mag
-            return np.asarray(dC_da_times_a + a_mag * np.sum(dC_da_times_a, axis=0), np.float64)
+            # Σ_k |2(a_k - y_k)| a_k (δ_kj + a_j), through the full Jacobian. a - y is formed by
+            # subtraction (its terms |a| widened by a's rounding, and |y|); the Jacobian's
+            # factors a_k, a_j are taken as they are, like σ + σ² for a sigmoid: their own
+            # rounding is the slope term of `harness.tolerance` (softmax is SMOOTH_NONLINEAR).
+            # Widened there too, they squared the widening (M/|g| ~ 1e10 on 64-128-128-10).
+            dC_da_times_a = 2.0 * (a_mag + y_abs) * a
+            return np.asarray(dC_da_times_a + a * np.sum(dC_da_times_a, axis=0), np.float64)
     elif loss == "mse":  # a - y is formed by subtraction, so its terms are |a| and |y|
         return 2.0 * (a_mag + y_abs) * _g_prime_terms(out, z, a)
     elif loss == "bce" and out == "sigmoid":  # a candidate forms a - y
