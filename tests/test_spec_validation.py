@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,7 @@ from harness.errors import (
     UnknownLossError,
 )
 from harness.network import forward, is_kinked
-from harness.spec import NetworkSpec, Problem
+from harness.spec import Loss, NetworkSpec, Problem
 
 # A valid bce problem, 3 -> 2 -> 1, batch 4; each case below breaks exactly one thing.
 SPEC = NetworkSpec((3, 2, 1), ("tanh", "sigmoid"), "bce")
@@ -412,3 +413,49 @@ def test_random_relu_pre_activations_keep_off_the_kink(seed: int, kink_margin: f
         margin = kink_margin * np.maximum(1.0, rms)
         closest = float(np.min(np.abs(Z) / margin))
         assert closest >= 1 - 1e-9, f"layer {layer} ({name}): |Z| / margin = {closest}"
+
+
+# --- issue 11: softmax, cross_entropy targets, Loss, l2 ----------------------------------------
+
+
+def _ce_problem(Y: np.ndarray) -> Problem:
+    spec = NetworkSpec((2, 3), ("softmax",), "cross_entropy")
+    W, b, X = np.zeros((3, 2)), np.zeros(3), np.zeros((2, Y.shape[1]))
+    return Problem(spec, [(W, b)], X, Y)
+
+
+def test_cross_entropy_targets_must_be_probability_vectors() -> None:
+    one_hot = np.eye(3)[:, [0, 2, 1, 1]]
+    assert _ce_problem(one_hot).batch == 4
+    smoothed = 0.9 * one_hot + 0.1 / 3  # label smoothing: still a probability vector per column
+    assert _ce_problem(smoothed).batch == 4
+    with pytest.raises(TargetRangeError, match=r"column 1 sums to 2\.0.*numpy\.eye"):
+        _ce_problem(np.array([[1.0, 1.0], [0.0, 1.0], [0.0, 0.0]]))
+    with pytest.raises(TargetRangeError, match=r"nonnegative.*Y\[0, 0\] = -0\.5"):
+        _ce_problem(np.array([[-0.5], [1.0], [0.5]]))
+
+
+def test_random_cross_entropy_targets_are_one_hot() -> None:
+    problem = Problem.random(NetworkSpec((3, 5, 4), ("tanh", "softmax"), "cross_entropy"), 9, 2)
+    assert set(np.unique(problem.Y)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(problem.Y.sum(axis=0), np.ones(9))
+
+
+def test_loss_conventions_validate_and_reprs_replay() -> None:
+    loss = Loss("mse", half=True, reduction="elementwise_mean")
+    assert eval(repr(loss), {"Loss": Loss}) == loss
+    assert loss.divisor(8, 3) == 48.0 and Loss("bce", reduction="sum").divisor(8, 3) == 1.0
+    spec = NetworkSpec((3, 4, 2), ("leaky_relu(0.20)", "softmax"), loss, l2=1e-3)
+    assert spec.activations == ("leaky_relu(0.2)", "softmax")  # canonical spelling
+    again = eval(repr(spec), {"NetworkSpec": NetworkSpec, "Loss": Loss})
+    assert again == spec and repr(again) == repr(spec)
+    assert NetworkSpec((1, 1), ("leaky_relu(0.01)",)).activations == ("leaky_relu",)
+    for bad, message in [
+        (lambda: Loss("bce", half=True), "mse only"),
+        (lambda: Loss("mse", reduction="batchmean"), "known reductions"),
+        (lambda: NetworkSpec((1, 1), ("identity",), l2=-1.0), "Nielsen"),
+        (lambda: NetworkSpec((1, 1), ("leaky_relu(-2)",)), "leaky_relu(0.2)"),
+        (lambda: NetworkSpec((1, 1), ("identity",), "l2"), "NetworkSpec(..., l2=λ)"),
+    ]:
+        with pytest.raises(SpecError, match=re.escape(message)):
+            bad()
