@@ -7,8 +7,8 @@ exact float64 values, and its central differences with a step of 1e-25, which le
 truncation and ~1e-55 of rounding: 50 digits of each gradient entry, with no derivative formula
 anywhere. Each finite-
 difference entry must lie within its own bound of it, and the bounds must be tight enough to mean
-something. The identities themselves are held to 80-digit differences at chosen z and d, with
-their own bounds.
+something. The identities themselves are held to 400-digit differences at chosen z and d (saturated
+softmax outputs included), with their own bounds.
 """
 
 from __future__ import annotations
@@ -25,11 +25,18 @@ from harness.errors import SourceLimitError
 from harness.network import leaky_slope
 from harness.sources.finite_diff import Estimate, estimate, identities
 from harness.sources.finite_diff import kernel as _fd_kernel
-from harness.sources.finite_diff.carry import _Head, _loss_difference
+from harness.sources.finite_diff.carry import _Head
+from harness.sources.finite_diff.coupled import (
+    _cross_entropy_arrays,
+    _cross_entropy_difference,
+    _softmax_difference,
+)
 from harness.spec import Loss, NetworkSpec, Problem
 
 EPS = float(np.finfo(np.float64).eps)
 DPS = 80
+#: The identities' exact differences: outputs of 1e-90 changing by 1e-165 need far more than 80.
+EXACT_DPS = 400
 STEP = mpmath.mpf("1e-25")
 MpMatrix = list[list[mpmath.mpf]]
 
@@ -328,7 +335,7 @@ def test_a_loss_without_an_identity_raises() -> None:
         _Head("hinge", 1.0, one, one, one, one, one)
 
 
-# --- the identities against 80-digit differences, within their own bounds --------------------
+# --- the identities against 400-digit differences, within their own bounds -------------------
 
 Z_GRID = np.array([-38.0, -30.0, -9.0, -4.5, -3.9, -1.2785, -0.75179, -0.3, 0.0, 1e-7, 0.6,
                    2.4, 7.0, 31.0])  # fmt: skip
@@ -341,7 +348,7 @@ D_GRIDS = {
 
 
 def _exact_elementwise(name: str, z: float, d: float) -> float:
-    with mpmath.workdps(DPS):
+    with mpmath.workdps(EXACT_DPS):
         z_mp, d_mp = mpmath.mpf(z), mpmath.mpf(d)
         return float(_g(name, z_mp + d_mp) - _g(name, z_mp))
 
@@ -383,7 +390,7 @@ def _softmax_case(seed: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _exact_softmax(z: Sequence[float], dz: Sequence[float]) -> list[float]:
-    with mpmath.workdps(DPS):
+    with mpmath.workdps(EXACT_DPS):
 
         def softmax(v: Sequence[mpmath.mpf]) -> list[mpmath.mpf]:
             e = [mpmath.exp(x) for x in v]
@@ -394,21 +401,32 @@ def _exact_softmax(z: Sequence[float], dz: Sequence[float]) -> list[float]:
         return [float(a - b) for a, b in zip(new, softmax(z_mp))]
 
 
-@pytest.mark.parametrize("scale", [1.0, 10.0])
+def _jacobian_level(a: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """a_k Σ_j |δ_kj - a_j| |d_j| for each output of one sample: the size of the terms every
+    formula for a softmax difference must combine, with 1 - a_k summed from the others."""
+    others = np.array([np.sum(np.delete(a, k)) for k in range(a.size)])
+    spread = np.array([np.sum(np.delete(a * np.abs(d), k)) for k in range(a.size)])
+    out: np.ndarray = a * (others * np.abs(d) + spread)
+    return out
+
+
+@pytest.mark.parametrize("scale", [1.0, 10.0, 40.0])
 def test_the_softmax_difference_is_within_its_own_bound(scale: float) -> None:
     for seed in range(5):
         Z, dZ = _softmax_case(seed, scale)
         layer = identities._layer("softmax", Z, np.zeros_like(Z)).full
-        dA, G, _ = identities._difference(layer, dZ, None, 0.0, identities._Pool(), 0)
+        dA, G, _ = _softmax_difference(layer, dZ, None, 0.0)
         for c, s in itertools.product(range(dZ.shape[0]), range(Z.shape[0])):
             want = np.array(_exact_softmax(Z[s], dZ[c, s]))
             error = np.abs(dA[c, s] - want)
             assert np.all(error <= G[c, s] * EPS + 1e-300), (c, s, error, G[c, s] * EPS)
-            assert np.all(G[c, s] * EPS <= 1e-12 * np.max(np.abs(dZ[c, s])) + 1e-300)
+            # tight even where an output saturates (its change is ~ (1 - a) Δz, not Δz)
+            level = _jacobian_level(layer.P[0, s], dZ[c, s])
+            assert np.all(G[c, s] * EPS <= 1e-12 * level + 1e-300), (c, s, G[c, s], level)
 
 
 def _exact_cross_entropy(z: Sequence[float], dz: Sequence[float], y: Sequence[float]) -> float:
-    with mpmath.workdps(DPS):
+    with mpmath.workdps(EXACT_DPS):
 
         def loss(v: Sequence[mpmath.mpf]) -> mpmath.mpf:
             log_sum = mpmath.log(mpmath.fsum(mpmath.exp(x) for x in v))
@@ -418,7 +436,7 @@ def _exact_cross_entropy(z: Sequence[float], dz: Sequence[float], y: Sequence[fl
         return float(loss([v + mpmath.mpf(float(d)) for v, d in zip(z_mp, dz)]) - loss(z_mp))
 
 
-@pytest.mark.parametrize("scale", [1.0, 10.0])
+@pytest.mark.parametrize("scale", [1.0, 10.0, 40.0])
 def test_the_cross_entropy_difference_is_within_its_own_bound(scale: float) -> None:
     for seed in range(5):
         Z, dZ = _softmax_case(seed, scale)
@@ -426,15 +444,16 @@ def test_the_cross_entropy_difference_is_within_its_own_bound(scale: float) -> N
         a /= a.sum(axis=1, keepdims=True)
         Y = np.random.default_rng(seed).dirichlet(np.ones(5), size=3)  # probability vectors
         Y[0] = np.eye(5)[int(np.argmax(Z[0]))]  # one sample well fitted: ΔC cancels
-        sum_y = np.broadcast_to(Y.sum(axis=1, keepdims=True), Y.shape)
-        rho_a = identities._softmax_rounding(Z, axis=1) * a
-        SY = 2.0 * (np.abs(a * sum_y - Y) + 0.65 * sum_y * a)
-        zero = np.zeros_like(Z)
-        head = _Head("cross_entropy", 1.0, zero, zero, a, SY, Y, rho_a, sum_y).full
-        dJ, E_J = _loss_difference(head, dZ, np.zeros_like(dZ), identities._Pool())
+        arrays = _cross_entropy_arrays(Z.T, a.T, np.zeros_like(Z.T), Y.T)
+        SY, err_d, rho, _ = (np.ascontiguousarray(M.T)[None] for M in arrays)
+        dJ, E_J = _cross_entropy_difference(
+            a[None], Y[None], SY, err_d, rho, dZ, np.zeros_like(dZ), Z.size
+        )
         for c, s in itertools.product(range(dZ.shape[0]), range(Z.shape[0])):
             want = _exact_cross_entropy(Z[s], dZ[c, s], Y[s])
             assert abs(dJ[c, s] - want) <= E_J[c, s] * EPS + 1e-300, (c, s, dJ[c, s], want)
+            level = np.sum(Y[s] * _jacobian_level(a[s], dZ[c, s]) / np.maximum(a[s], 1e-300))
+            assert E_J[c, s] * EPS <= 1e-12 * level + 1e-300, (c, s, E_J[c, s], level)
 
 
 def test_gelu_quadrature_order_is_below_an_eighth_of_eps() -> None:

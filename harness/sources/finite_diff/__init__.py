@@ -83,6 +83,7 @@ from harness.errors import SourceLimitError
 from harness.network import Array, activate, forward
 from harness.sources.finite_diff import kernel as _fd_kernel
 from harness.sources.finite_diff.carry import _Head, _Net
+from harness.sources.finite_diff.coupled import _cross_entropy_arrays
 from harness.sources.finite_diff.identities import (
     _EPS,
     _MAX_DZ,
@@ -93,7 +94,6 @@ from harness.sources.finite_diff.identities import (
     _Layer,
     _layer,
     _lipschitz,
-    _softmax_rounding,
 )
 from harness.sources.finite_diff.runners import (
     _CompiledRunner,
@@ -184,13 +184,9 @@ def _head(
         # bce: ΔH changes with d at most at |σ(z + d) - y| <= |σ(z) - y| + σ(z)σ(-z) for |d| <= 1/4
         SY = 2.0 * (np.abs(Y * S_minus - (1.0 - Y) * S) + S * S_minus)
     elif loss == "cross_entropy":  # softmax output: S = a
-        S, sum_y = A_L, np.broadcast_to(np.sum(Y, axis=0, keepdims=True), Y.shape)
-        # ΔC's slope in d_k, a'_k Σy - y_k, with |a' - a| <= (e^(1/2) - 1) a while |d| <= 1/4
-        SY = 2.0 * (np.abs(S * sum_y - Y) + 0.65 * sum_y * S)
-        # z's error e moves ΔC by Σy Σ_j e_j |a'_j - a_j| <= e Σy Σ_k |d_k| a_k (e_k + ē)
-        e = errZ / _EPS
-        err_d = 5.5 * sum_y * S * (e + np.sum(S * e, axis=0, keepdims=True))
-        extra = (_softmax_rounding(Z_L, axis=0) * S, sum_y)
+        S = A_L
+        SY, err_d, rho, sum_y = _cross_entropy_arrays(Z_L, A_L, errZ, Y)
+        extra = (rho, sum_y)
     else:
         raise ValueError(f"finite_diff has no loss identity for {loss!r}")
     arrays = (two_r, err_d, S, SY, Y, *extra)

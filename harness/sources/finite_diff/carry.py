@@ -13,6 +13,7 @@ from typing import Final
 import numpy as np
 
 from harness.network import LOSSES, Array
+from harness.sources.finite_diff.coupled import _cross_entropy_difference, _softmax_difference
 from harness.sources.finite_diff.identities import (
     _IDENTITY_ULPS,
     Index,
@@ -39,9 +40,10 @@ class _Head:
 
     mse: two_r = 2(a - y); err_d the error of ΔH per unit |d| (eps) of 2(a - y).
     bce: S = σ(z), Y and SY, twice a bound on ΔH's slope in d (for E); err_d, of z times the
-    slope's change. cross_entropy (softmax output): S = a, Y, SY likewise, rho_a = ρ a (ρ: a's
-    relative rounding, eps), sum_y = Σ_k y_k (repeated over the outputs), err_d what z's forward
-    error does per unit |d_k|. ``loss`` is one of `harness.network.LOSSES` (else ValueError).
+    slope's change. cross_entropy (softmax output): S = a, Y, SY likewise, rho = ρ (a's relative
+    rounding, eps), sum_y = Σ_k y_k (repeated over the outputs), err_d what z's forward error
+    does per unit |d_k| (`coupled._cross_entropy_arrays`). ``loss`` is one of
+    `harness.network.LOSSES` (else ValueError).
     """
 
     loss: str
@@ -51,7 +53,7 @@ class _Head:
     S: Array
     SY: Array
     Y: Array
-    rho_a: Array = field(default_factory=_constant)
+    rho: Array = field(default_factory=_constant)
     sum_y: Array = field(default_factory=_constant)
 
     def __post_init__(self) -> None:
@@ -69,7 +71,7 @@ class _Head:
         return self.loss == "cross_entropy"
 
     def take(self, i: Index | None) -> _Head:
-        arrays = (self.two_r, self.err_d, self.S, self.SY, self.Y, self.rho_a, self.sum_y)
+        arrays = (self.two_r, self.err_d, self.S, self.SY, self.Y, self.rho, self.sum_y)
         return _Head(self.loss, self.divisor, *(_take(a, i) for a in arrays))
 
     @cached_property
@@ -126,32 +128,12 @@ def _loss_difference(head: _Head, d: Array, E: Array, pool: _Pool) -> tuple[Arra
         E_J = _dot(E, head.SY) + (_IDENTITY_ULPS + n_terms + 2) * np.sum(abs_sp, axis=2)
         E_J += _dot(abs_d, (n_terms + 3) * head.Y + head.err_d)
     elif head.loss == "cross_entropy":
-        dJ, E_J = _cross_entropy_difference(head, d, E, abs_d, n_terms)
+        dJ, E_J = _cross_entropy_difference(
+            head.S, head.Y, head.SY, head.err_d, head.rho, d, E, n_terms
+        )
     else:  # pragma: no cover  (_Head checks its loss)
         raise AssertionError(f"no loss identity for {head.loss!r}")
     return dJ / head.divisor, E_J / head.divisor
-
-
-def _cross_entropy_difference(
-    head: _Head, d: Array, E: Array, abs_d: Array, n_terms: int
-) -> tuple[Array, Array]:
-    """ΔC = -Σ_k y_k d_k + (Σ_k y_k) Δlogsumexp, Δlogsumexp = log1p(Σ_k a_k expm1(d_k)): the
-    normalizer's change without forming either logsumexp (all outputs of a sample, d (C, m, n)).
-
-    Bound (eps): E through ΔC's slope a'_k Σy - y_k (SY); the sums (n_terms + 3); s's rounding
-    ((n + 2) Σ a|x|) and a's (Σ ρ a |x|) through log1p (1/(1 + s) <= 1.3) and its own; what
-    z's forward error does (err_d).
-    """
-    a, Y, sum_y = head.S, head.Y, head.sum_y[..., 0]
-    x = np.expm1(d)
-    abs_x = np.abs(x)
-    lse = np.log1p(_dot(x, a))
-    dJ = sum_y * lse - _dot(d, Y)
-    n = d.shape[2]
-    E_J = _dot(E, head.SY) + (n_terms + 3) * (sum_y * np.abs(lse) + _dot(abs_d, Y))
-    E_J += sum_y * (1.3 * ((n + 2.0) * _dot(abs_x, a) + _dot(abs_x, head.rho_a)) + 2 * np.abs(lse))
-    E_J += _dot(abs_d, head.err_d)
-    return dJ, E_J
 
 
 def _spread(x: Array, i: Index, n: int) -> Array:
@@ -204,7 +186,10 @@ def _carry(
         if q == l + 1 and q < L - 1:
             extra = None  # this layer's error reaches ΔZ^(l+2) through M
         layer = net.layers[q].take(i) if q == l and not whole else net.layers[q].full
-        dA, G, q_kink = _difference(layer, dZ, E_Z_q, extra, pool, q, coth)
+        if layer.name == "softmax":  # the output layer (so extra is 0.0, and no coth)
+            dA, G, q_kink = _softmax_difference(layer, dZ, E_Z_q, extra)
+        else:
+            dA, G, q_kink = _difference(layer, dZ, E_Z_q, extra, pool, q, coth)
         if q_kink is not None:
             kink |= q_kink
     E: Array | None = E_Z_q if on_z else G

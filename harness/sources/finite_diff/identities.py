@@ -1,7 +1,7 @@
 """The activations' difference identities of `harness.sources.finite_diff`: ΔA = g(z + ΔZ) - g(z)
 without cancellation, each with the arrays its error bound needs (`_Layer`, `_layer`,
-`_difference`); the package docstring gives the method and the error model, `carry` the loss
-identities and the numpy path that uses these.
+`_difference`; softmax's difference is in `coupled`); the package docstring gives the method and
+the error model, `carry` the loss identities and the numpy path that uses these.
 
 Dispatch is on a closed set: every activation name maps to one identity (`_kind`), and a name
 outside the set raises instead of falling into another identity's branch.
@@ -342,11 +342,9 @@ def _difference(
 ) -> tuple[Array, Array, Mask | None]:
     """ΔA = g(z + ΔZ) - g(z); G = slope2 E_Z + (K + extra)|ΔA| + R|ΔZ| in eps (not formed if
     extra is None); kinks per perturbation (relu-type, elu's 0). ``coth``, in the "G" buffer,
-    may already hold coth(c ΔZ) for tanh and sigmoid; dZ is then not read. softmax: see
-    `_softmax_difference` (ΔZ then holds every neuron of the layer)."""
+    may already hold coth(c ΔZ) for tanh and sigmoid; dZ is then not read. The elementwise
+    identities only: softmax couples a sample's outputs (`coupled._softmax_difference`)."""
     kind = layer.name
-    if kind == "softmax":
-        return _softmax_difference(layer, dZ, E_Z, extra)
     shape = dZ.shape if coth is None else coth.shape
     dA, G = pool(q, "dA", shape), pool(q, "G", shape)
     kink = None
@@ -377,8 +375,8 @@ def _difference(
         kink = np.any(layer.margin <= G, axis=(1, 2))
     elif kind in ("silu", "gelu"):
         _product_difference(layer, dZ, dA)
-    else:  # pragma: no cover  (_kind is closed)
-        raise AssertionError(f"no difference identity for kind {kind!r}")
+    else:  # softmax, or (impossible: _kind is closed) another kind
+        raise ValueError(f"no elementwise difference identity for {kind!r}")
     if extra is None:
         return dA, G, kink
     np.abs(dA, out=G)
@@ -405,39 +403,6 @@ def _product_difference(layer: _Layer, dZ: Array, out: Array) -> None:
     np.add(layer.z, dZ, out=out)
     out *= dF
     out += dZ * layer.F
-
-
-def _softmax_difference(
-    layer: _Layer, dZ: Array, E_Z: Array | None, extra: float | None
-) -> tuple[Array, Array, None]:
-    """softmax(z + Δz) - softmax(z) per sample: a_k (x_k - s) / (1 + s), x = expm1(Δz),
-    s = Σ_j a_j x_j (the normalizer's relative change, cancellation-free). Every output of a
-    sample changes when one z does; dZ (C, m, n) holds the whole layer.
-
-    G, in eps: the error E of Δz through the Jacobian a'_k(δ_kj - a'_j) (a' <= e^(1/2) a while
-    |Δz| <= 1/4), twice; the identity's rounding (s sums n products); the rounding ρ of a itself
-    (relative, also through s); and what z's forward error e does, through the second
-    derivative a_k[(δ_ki - a_i)(δ_kj - a_j) - a_j(δ_ij - a_i)] (e^(3/2) along the way, twice).
-    """
-    a, e, rho = layer.P, layer.Q, layer.K
-    x = np.expm1(dZ)
-    s = _dot(x, a)[..., None]
-    dA: Array = a * (x - s) / (1.0 + s)
-    if extra is None:
-        return dA, dA, None
-    n = dZ.shape[2]
-    abs_x, abs_dA, abs_d = np.abs(x), np.abs(dA), np.abs(dZ)
-    S1 = _dot(abs_x, a)[..., None]
-    G: Array = 2.0 * a * (abs_x + (n + 3.0) * S1) + (n + 4.0 + extra + rho) * abs_dA
-    G += 2.2 * a * _dot(abs_x, rho * a)[..., None]
-    ae = a * e
-    e_bar = np.sum(ae, axis=2, keepdims=True)
-    d_bar = _dot(abs_d, a)[..., None]
-    G += 9.0 * a * ((e + e_bar) * (abs_d + d_bar) + _dot(abs_d, ae)[..., None] + e_bar * d_bar)
-    if E_Z is not None:
-        r = math.exp(0.5)
-        G += 2.0 * r * a * (E_Z + r * _dot(E_Z, a)[..., None])
-    return dA, G, None
 
 
 def _coth_rank1(c: float, delta: Array, w: Array, inv_w: Array, out: Array) -> Array | None:
