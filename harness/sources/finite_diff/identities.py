@@ -294,8 +294,8 @@ def _delta_Phi(z: Array, phi: Array, d: Array) -> Array:
         out *= integral
         return out
     small = np.abs(a) <= _GL_MAX_A
-    a_max = float(np.max(np.abs(a), where=small, initial=0.0))
-    s, w = _GL[_gl_order(a_max, float(np.max(b, where=small, initial=0.0)))]
+    a, b = np.where(small, a, 0.0), np.where(small, b, 0.0)  # the others: by the tails
+    s, w = _GL[_gl_order(float(np.max(np.abs(a), initial=0.0)), float(np.max(b, initial=0.0)))]
     integral = np.zeros(np.broadcast_shapes(a.shape, b.shape))
     for s_k, w_k in zip(s, w):
         integral += w_k * np.exp(-(a * s_k + b * (s_k * s_k)))
