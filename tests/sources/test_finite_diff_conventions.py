@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import warnings
 from collections.abc import Sequence
 
 import mpmath
@@ -265,6 +266,35 @@ def test_every_entry_is_within_its_bound_of_the_50_digit_truth(
     if scale == 1.0:  # tight enough to catch a 1e-6 relative error, with a wide margin
         assert float(np.median(ratios)) < 1e-10, f"median bound/|g| {np.median(ratios):.2e}"
         assert max(ratios) < 1e-7, f"largest bound/|g| {max(ratios):.2e}"
+
+
+SATURATED = [
+    (("gelu", "gelu", "gelu"), Loss("mse", half=True)),
+    (("silu", "elu", "softmax"), Loss("cross_entropy", reduction="sum")),
+    (("gelu", "silu", "sigmoid"), Loss("bce", reduction="elementwise_mean")),
+    (("elu", "gelu", "softmax"), Loss("mse")),
+]
+
+
+@pytest.mark.parametrize("net", SATURATED, ids=lambda n: "-".join(n[0]))
+def test_absurd_weights_give_finite_estimates_without_a_floating_point_warning(
+    net: tuple[tuple[str, ...], Loss],
+) -> None:
+    spec = NetworkSpec(SIZES, net[0], net[1], l2=1e-3)
+    for scale in (100.0, 1000.0):
+        problem = Problem.random(spec, BATCH, seed=5, weight_scale=scale)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no overflow, no invalid value on the way
+            est = estimate(problem)
+        assert all(np.all(np.isfinite(t)) for t in _tensors(est.grads))
+
+
+@pytest.mark.parametrize("net", SATURATED[1:3], ids=lambda n: "-".join(n[0]))
+def test_saturated_networks_stay_within_their_bounds(net: tuple[tuple[str, ...], Loss]) -> None:
+    # (a gelu unit at z = -30 has a derivative of 1e-196: its truth needs ~280 digits)
+    spec = NetworkSpec(SIZES, net[0], net[1], l2=1e-3)
+    problem = Problem.random(spec, BATCH, seed=5, weight_scale=30.0)
+    _check_within_bound(problem, estimate(problem), truth(problem, data_sum_gradient(problem)))
 
 
 @pytest.mark.parametrize("kernel", ["numpy", *(["compiled"] if _fd_kernel.AVAILABLE else [])])
