@@ -11,16 +11,20 @@ Each activation turns ΔZ into ΔA with a difference identity free of cancellati
     elu       d for z > 0;  e^(z+d) - e^z = e^z expm1(d) for z <= 0
     silu      (z+d)σ(z+d) - zσ(z) = (z + d) Δσ + d σ(z), Δσ by sigmoid's identity
     gelu      (z+d)Φ(z+d) - zΦ(z) = (z + d) ΔΦ + d Φ(z), ΔΦ = d φ(z) ∫_0^1 e^-(z d s + d²s²/2) ds
-              by Gauss-Legendre (error below eps/8); for |z d| > 1 two tail values (erfc)
+              by its Taylor series for tiny z d, else Gauss-Legendre (errors below eps/8); for
+              |z d| > 1 two tail values (erfc)
     relu, leaky_relu(α)  d times the slope of z's piece (z + d on the same side); identity  d
     softmax   a_k (expm1(Δz_k) - s) / (1 + s), s = Σ_j a_j expm1(Δz_j): the normalizer's
-              relative change; every output of the sample moves when one z does
+              relative change; every output of the sample moves when one z does. The largest
+              output's numerator is r x_t - Σ_(j≠t) a_j x_j, r = Σ_(j≠t) a_j (`coupled`): no
+              cancellation when it saturates
 
 Layer l+1 changes by the rank-1 W^(l+1)[:, i] ⊗ ΔA^(l)_i (and coth of it is rank-1 too, via
 coth x = 1/x + x/3 + O(x³)); from layer l+2 on, chunks of perturbations go through GEMMs. The
 losses (`carry`): mse (a+Δa-y)² - (a-y)² = Δa (2(a-y) + Δa); bce sp(z+Δz) - sp(z) - y Δz on
 Z^(L); cross_entropy -y·Δz + (Σy) log1p(Σ_k a_k expm1(Δz_k)) on Z^(L) (the change of
-logsumexp, never formed). Each is divided by the loss's divisor (`NetworkSpec.divisor`: the
+logsumexp, never formed), as Σ_k y_k log1p((s - x_k) / (1 + x_k)) so that it does not cancel
+when the output fits y. Each is divided by the loss's divisor (`NetworkSpec.divisor`: the
 reduction, and half). The L2 term's difference is exact, (l2/2)((w+h)² - (w-h)²)/(2h) = l2 w,
 and is added with its rounding. ΔJ(+h) ≈ gh and ΔJ(-h) ≈ -gh: the last subtraction cannot cancel
 either. Nothing here differentiates anything.
@@ -65,9 +69,9 @@ cross_entropy are carried by the numpy path only: ``kernel="auto"`` runs numpy f
 ``kernel="compiled"`` refuses them (`SourceLimitError`). Reductions, half and l2 run on both.
 
 Layout: this module is the estimate and its error model; `identities` holds the activations'
-difference identities, `carry` the loss identities and the numpy carry, `kernel` the same
-stages compiled with numba (optional), and `runners` how chunks of perturbations go through one
-or the other.
+difference identities, `coupled` those of softmax and cross_entropy (a sample's outputs
+together), `carry` the loss identities and the numpy carry, `kernel` the same stages compiled
+with numba (optional), and `runners` how chunks of perturbations go through one or the other.
 """
 
 from __future__ import annotations

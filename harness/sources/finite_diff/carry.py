@@ -1,7 +1,8 @@
 """The numpy path of `harness.sources.finite_diff`: the loss identities (`_Head`,
 `_loss_difference`) and `_carry`, which takes a chunk of perturbations through the layers with the
-activations' identities (`identities`) and ends in the loss's. The package docstring gives the
-method and the error model; `kernel` compiles the same stages for the old conventions.
+activations' identities (`identities`, softmax's in `coupled`) and ends in the loss's. The
+package docstring gives the method and the error model; `kernel` compiles the same stages for
+the conventions it carries (`runners.outside_kernel`).
 """
 
 from __future__ import annotations
