@@ -377,8 +377,8 @@ D_GRIDS = {
 }
 
 
-def _exact_elementwise(name: str, z: float, d: float) -> float:
-    with mpmath.workdps(EXACT_DPS):
+def _exact_elementwise(name: str, z: float, d: float, dps: int = EXACT_DPS) -> float:
+    with mpmath.workdps(dps):
         z_mp, d_mp = mpmath.mpf(z), mpmath.mpf(d)
         return float(_g(name, z_mp + d_mp) - _g(name, z_mp))
 
@@ -408,6 +408,30 @@ def test_each_new_identity_is_within_its_own_bound_of_the_exact_difference(
             )
     if name in ("elu", "leaky_relu(0.2)", "leaky_relu(3.5)"):
         assert kink is not None and kink.all()  # every batch holds a crossing of 0
+
+
+@pytest.mark.parametrize("name", ["elu", "silu", "gelu", "leaky_relu(0.2)", "softplus"])
+def test_each_identity_bounds_what_an_error_in_z_or_in_its_difference_does(name: str) -> None:
+    # z off by up to errZ (the forward pass's error: slope's change, or R for silu and gelu) and
+    # ΔZ off by up to E_Z (the carried error: slope2), at either extreme
+    d_grid = D_GRIDS["wide"]
+    Z = np.repeat(Z_GRID, d_grid.size)[None, :]
+    dZ = np.tile(d_grid, Z_GRID.size)[None, None, :]
+    errZ = 1e-11 * (1.0 + np.abs(Z))
+    E_Z = 1e-9 * np.abs(dZ) / EPS
+    layer = identities._layer(name, Z, errZ).full
+    dA, G, _ = identities._difference(layer, dZ, E_Z, 0.0, identities._Pool(), 0)
+    for zi, di, e, delta, got, bound in zip(
+        Z.ravel(), dZ.ravel(), errZ.ravel(), E_Z.ravel() * EPS, dA.ravel(), G.ravel()
+    ):
+        if zi * (zi + di) <= 0 and name not in ("silu", "gelu", "softplus"):
+            continue  # on or across the kink (elu's 0): undecidable
+        for z_true, d_true in itertools.product((zi - e, zi + e), (di - delta, di + delta)):
+            want = _exact_elementwise(name, float(z_true), float(d_true), DPS)
+            assert abs(got - want) <= bound * EPS + 1e-300, (
+                f"{name} at z={zi}, d={di} (exactly z={z_true}, d={d_true}): {got!r} but "
+                f"{want!r}, |Δ| {abs(got - want):.2e} > bound {bound * EPS:.2e}"
+            )
 
 
 def _softmax_case(seed: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
