@@ -479,6 +479,23 @@ def test_the_softmax_difference_is_within_its_own_bound(scale: float) -> None:
             assert np.all(G[c, s] * EPS <= 1e-12 * level + 1e-300), (c, s, G[c, s], level)
 
 
+@pytest.mark.parametrize("scale", [1.0, 10.0, 40.0])
+def test_the_softmax_bound_covers_errors_in_z_and_in_the_differences(scale: float) -> None:
+    rng = np.random.default_rng(7)
+    for seed in range(3):
+        Z, dZ = _softmax_case(seed, scale)
+        errZ = 1e-11 * (1.0 + np.abs(Z))
+        E_Z = 1e-9 * np.abs(dZ) / EPS
+        layer = identities._layer("softmax", Z, errZ).full
+        dA, G, _ = _softmax_difference(layer, dZ, E_Z, 0.0)
+        for c, s in itertools.product(range(dZ.shape[0]), range(Z.shape[0])):
+            for _ in range(4):  # the errors at extremes of random signs
+                z_true = Z[s] + rng.choice([-1.0, 1.0], Z.shape[1]) * errZ[s]
+                d_true = dZ[c, s] + rng.choice([-1.0, 1.0], Z.shape[1]) * E_Z[c, s] * EPS
+                error = np.abs(dA[c, s] - np.array(_exact_softmax(z_true, d_true)))
+                assert np.all(error <= G[c, s] * EPS + 1e-300), (c, s, error, G[c, s] * EPS)
+
+
 def _exact_cross_entropy(z: Sequence[float], dz: Sequence[float], y: Sequence[float]) -> float:
     with mpmath.workdps(EXACT_DPS):
 
