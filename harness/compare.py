@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from harness.network import Array
 from harness.sources import closed_form, finite_diff, symbolic
 from harness.spec import Problem
-from harness.tolerance import DEFAULT_MODEL, ErrorModel, backprop_bound, half_ulp
+from harness.tolerance import DEFAULT_MODEL, EPS, ErrorModel, backprop_bound, half_ulp
 
 __all__ = [
     "PASSING",
@@ -84,7 +84,14 @@ def evaluate_sources(
     if digits is not None and problem.spec.n_params <= symbolic.MAX_PARAMS_FOR_DIGITS:
         precise = symbolic.gradients(problem, digits=digits).grads
         grads["symbolic_50"] = precise
-        bounds["symbolic_50"] = [(half_ulp(dW), half_ulp(db)) for dW, db in precise]
+        # Exact to ~`digits` digits relative to the terms it sums, not to its result: where the
+        # terms cancel (an entry of 1e-43 from terms of 1e-9 at a saturated softmax) the
+        # float64 error model scaled to that precision bounds it; then half an ulp of rounding.
+        scale = 10.0**-digits / EPS
+        bounds["symbolic_50"] = [
+            (half_ulp(dW) + scale * bW, half_ulp(db) + scale * bb)
+            for (dW, db), (bW, bb) in zip(precise, float64)
+        ]
     return SourceValues(grads, bounds, estimate.undecidable, float64)
 
 

@@ -11,9 +11,11 @@ import pytest
 
 import reference
 from harness import NetworkSpec, Problem
+from harness.campaign import check_case
 from harness.compare import SourceValues, compare, evaluate_sources
 from harness.network import forward
 from harness.strategies import SEED_ACTIVATIONS
+from harness.tolerance import half_ulp
 
 Array = np.ndarray
 
@@ -187,3 +189,19 @@ def test_a_kink_crossing_is_undecidable_never_a_mismatch() -> None:
 
 def _args(problem: Problem) -> tuple[object, ...]:
     return (problem.params, problem.X, problem.Y, problem.spec.activations, problem.spec.loss)
+
+
+def test_the_50_digit_source_is_held_to_its_digits_of_the_terms_not_of_the_result() -> None:
+    """A saturated softmax gives entries of ~1e-43 from terms ~1e9 times larger: 50 digits of
+    the terms leave ~1e-52 of error there, beyond half an ulp of the result. The finite
+    differences (exact to their bound there) and the 50-digit value must still agree: no
+    harness fault on a correct backprop."""
+    problem = Problem.random(NetworkSpec((4, 8, 3), ("relu", "softmax"), "mse"), 8, 9, 10.0)
+    sources = evaluate_sources(problem)
+    tiny = np.abs(sources.grads["symbolic_50"][0][0]) < 1e-40
+    assert np.any(tiny)  # the case still exercises what it is about
+    assert np.all(
+        sources.bounds["symbolic_50"][0][0] >= half_ulp(sources.grads["symbolic_50"][0][0])
+    )
+    case = check_case(reference.backward, problem)
+    assert case.passed and not case.harness_fault, [r.detail for r in case.failing]
