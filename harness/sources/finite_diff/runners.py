@@ -113,7 +113,10 @@ class _CompiledRunner(_Runner):
             per_sample(h.two_r, n_L), per_sample(h.err_d, n_L), per_sample(h.S, n_L),
             per_sample(h.SY, n_L), per_sample(h.Y, n_L),
         )  # fmt: skip
-        self.codes = [_fd_kernel.ACT_CODES[x.name] for x in net.layers]
+        kinds = [x.name for x in net.layers]
+        if net.head.loss not in _KERNEL_LOSSES or not set(kinds) <= set(_fd_kernel.ACT_CODES):
+            raise ValueError(f"the compiled kernel does not carry {kinds} with {net.head.loss}")
+        self.codes = [_fd_kernel.ACT_CODES[kind] for kind in kinds]
 
     def chunk(self, l: int) -> int:
         widest_after = max((w.shape[1] for w in self.net.WT[l + 1 :]), default=1)
