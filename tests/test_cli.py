@@ -4,6 +4,7 @@ tensors for every wrong backprop of tests/meta/, reproducible reports."""
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,7 @@ def test_the_reproduce_line_replays_the_minimal_case(
     candidate = f"{META / 'bias_mean_over_samples'}.py:backward"
     main(["verify", "--candidate", candidate, "--profile", "quick", "--report-dir", str(tmp_path)])
     minimal = _summary(tmp_path)["cases"][0]  # type: ignore[index]
-    argv = [*minimal["reproduce"].split()[1:], "--report-dir", str(tmp_path / "again")]
+    argv = [*shlex.split(minimal["reproduce"])[1:], "--report-dir", str(tmp_path / "again")]
     capsys.readouterr()
     assert main(argv) == 1
     replay = _summary(tmp_path / "again")["cases"][0]  # type: ignore[index]
@@ -201,3 +202,56 @@ def test_fast_mode_exit_codes_and_reproduce_line(
     assert main(["verify", "--candidate", correct, "--fast", "--examples", "10", *reports]) == 0
     assert main(["audit", correct, "--problem-seed", "1", *one, *reports]) == 0
     capsys.readouterr()
+
+
+CLASSIFIER = """
+import numpy as np
+
+
+def backward(params, X, Y, activations, loss):  # two layers, relu + softmax-CE, L2 0.01
+    (W1, b1), (W2, b2) = params
+    Z1 = W1 @ X + b1[:, None]
+    A1 = np.maximum(Z1, 0)
+    Z2 = W2 @ A1 + b2[:, None]
+    P = np.exp(Z2 - Z2.max(axis=0))
+    P /= P.sum(axis=0)
+    dZ2 = (P - Y) / X.shape[1]
+    dZ1 = (W2.T @ dZ2) * (Z1 > 0)
+    return [(dZ1 @ X.T + 0.01 * W1, dZ1.sum(axis=1)), (dZ2 @ A1.T + 0.01 * W2, dZ2.sum(axis=1))]
+
+
+backward.supports = {
+    "activations": ["relu", "softmax"], "losses": ["cross_entropy"], "l2": [0.01], "depths": [2],
+}
+"""
+
+
+def test_verify_and_audit_honour_the_declared_support_of_a_fixed_depth_classifier(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """verify --candidate draws only what the candidate declares (depth 2, relu/softmax,
+    cross_entropy, l2 0.01), like audit: a correct two-layer classifier passes both."""
+    path = tmp_path / "classifier.py"
+    path.write_text(CLASSIFIER)
+    reports = ["--report-dir", str(tmp_path / "reports")]
+    verify = ["verify", "--candidate", f"{path}:backward", "--examples", "15", *reports]
+    assert main(verify) == 0, capsys.readouterr().out
+    assert main(["audit", f"{path}:backward", "--examples", "15", *reports]) == 0
+    for case in _summary(tmp_path / "reports")["cases"]:  # type: ignore[union-attr]
+        assert case["loss"] == "cross_entropy" and case["l2"] == 0.01, case["spec"]
+        assert len(case["sizes"]) == 3 and case["activations"][-1] == "softmax"
+    # The same code declared as mse is judged against mse, and fails there.
+    one = [
+        "--sizes",
+        "3,4,2",
+        "--activations",
+        "relu,softmax",
+        "--batch",
+        "4",
+        "--problem-seed",
+        "1",
+    ]
+    wrong = ["audit", f"{path}:backward", *one, "--loss", "mse", "--l2", "0.01", *reports]
+    assert main(wrong) == 1
+    right = ["audit", f"{path}:backward", *one, "--loss", "cross_entropy", "--l2", "0.01", *reports]
+    assert main(right) == 0
