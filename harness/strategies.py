@@ -97,9 +97,10 @@ def network_specs(
     ``losses`` are names (the seeds' convention: no ½, mean) or `harness.Loss` objects. The
     defaults are the seeds' conventions (the six activations of the seeds, mse and bce, no l2):
     what a plug-in that declares nothing supports. Pass ``activations=ALL_ACTIVATIONS,
-    losses=LOSS_CONVENTIONS, l2s=(0.0, 1e-3)`` to draw every convention. bce is defined on a sigmoid output only and cross_entropy on a softmax
-    output only (DESIGN.md): when ``output_activations`` is None the output layer of such a spec is
-    that activation even if ``activations`` omits it; when ``output_activations`` is given and
+    losses=LOSS_CONVENTIONS, l2s=(0.0, 1e-3)`` to draw every convention. bce is defined on a
+    sigmoid output only and cross_entropy on a softmax output only (DESIGN.md): when
+    ``output_activations`` is None the output layer of such a spec is that activation even if
+    ``activations`` omits it; when ``output_activations`` is given and
     omits it, that loss is not drawn (and asking for that loss alone is an error). ``l2s`` are the
     L2 weight decays drawn (the first is the one draws shrink to). ``sizes``, when given, are the
     only architectures drawn (the depth and width bounds are then ignored); ``depths``, when

@@ -35,8 +35,8 @@ SOURCE_ALLOWED = (
     "harness.errors",
 )
 DYNAMIC_IMPORTS = frozenset({"import_module", "__import__"})
-#: Sources of one kind that share code on purpose: the directional finite difference carries its
-#: differences with the finite-difference source's identities (no derivatives in either).
+#: Sources of one kind that share code on purpose: the directional finite difference takes the
+#: finite-difference source's per-thread work buffers (no derivatives); its identities are its own.
 SAME_KIND = {"harness.sources.directional": ("harness.sources.finite_diff",)}
 
 

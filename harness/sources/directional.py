@@ -75,6 +75,9 @@ from numpy.typing import NDArray
 
 from harness.errors import SourceLimitError
 from harness.network import Array, activate, forward, leaky_slope
+
+# Work buffers only (no derivatives): the same per-thread pool as the finite differences.
+from harness.sources.finite_diff.identities import _Pool, _thread_pool
 from harness.spec import Problem
 
 __all__ = ["Directional", "Network", "along", "prepare"]
@@ -152,20 +155,6 @@ class _Layer:
     Kd: Array | None  # None: no term relative to ΔZ
     c: float = 1.0  # tanh_form: tanh's argument is c z
     K_dz: Array | None = None  # K grows by K_dz max|ΔZ| (|g''/g'| grows with |d| near z = 0)
-
-
-class _Pool:
-    """Reused work buffers: fresh large arrays cost more in page faults than the arithmetic."""
-
-    def __init__(self) -> None:
-        self._buffers: dict[tuple[int, str], Array] = {}
-
-    def __call__(self, q: int, role: str, shape: tuple[int, ...]) -> Array:
-        size = int(np.prod(shape))
-        buffer = self._buffers.get((q, role))
-        if buffer is None or buffer.size < size:
-            buffer = self._buffers[(q, role)] = np.empty(size)
-        return buffer[:size].reshape(shape)
 
 
 def _per_sample(a: Array | float, m: int) -> Array:
@@ -322,10 +311,7 @@ class Network:
     def pool(self) -> _Pool:
         """This thread's work buffers, kept across problems: fresh buffers cost more in page
         faults than a whole fast check of arch E."""
-        pool: _Pool | None = getattr(_POOLS, "pool", None)
-        if pool is None:
-            pool = _POOLS.pool = _Pool()
-        return pool
+        return _thread_pool(_POOLS)
 
     @property
     def depth(self) -> int:
