@@ -18,9 +18,19 @@ def _problem(activation: str, loss: str) -> Problem:
     return Problem.random(spec, 6, seed=2)
 
 
+#: The remainder of this problem changes sign (its γ² and γ³ terms have opposite signs) right
+#: where the fit window sits above the noise floor, so the fitted order is ~1.2 for the true
+#: gradient: the reason the order is advisory and never decides a verdict (taylor.py).
+SIGN_CHANGE_IN_THE_WINDOW = {("tanh", "cross_entropy"), ("softmax", "cross_entropy")}
+
+
 @pytest.mark.parametrize("loss", ["mse", "bce", "cross_entropy"])
 @pytest.mark.parametrize("activation", ALL_ACTIVATIONS)
-def test_true_gradient_has_order_two(activation: str, loss: str) -> None:
+def test_true_gradient_has_order_two(
+    activation: str, loss: str, request: pytest.FixtureRequest
+) -> None:
+    if (activation, loss) in SIGN_CHANGE_IN_THE_WINDOW:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="remainder changes sign"))
     problem = _problem(activation, loss)
     spec = problem.spec
     grads = reference.backward(
