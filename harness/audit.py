@@ -2,9 +2,12 @@
 
 A candidate follows the plug-in contract of DESIGN.md,
 ``backward(params, X, Y, activations, loss) -> [(dW1, db1), ...]``, and may declare what it
-supports as an attribute, ``backward.supports = {"activations": [...], "losses": [...]}`` (the
-adapters in `harness.adapters` set it), or the caller passes ``supports=`` to `audit`. The harness
-tests it only there; a `NotImplementedError` outside the declared support is not a failure.
+supports as an attribute, ``backward.supports = {"activations": [...], "losses": [...]}`` (losses
+as names or `harness.Loss` conventions; also ``"l2"``, ``"sizes"``, ``"depths"``, ``"specs"``,
+``"keywords"``: `harness.support`; the adapters in `harness.adapters` set it), or the caller passes
+``supports=`` to `audit`. The harness tests it only there — a function that declares nothing is
+audited on the seeds' conventions — and a `NotImplementedError` outside the declared support is
+not a failure.
 
 Both reports are records (STYLE 7): ``.passed``, ``.findings`` — one `Finding` per wrong
 (layer, tensor) and per whole-call problem — and ``.to_json()``; ``str(report)`` is the message a
