@@ -318,7 +318,7 @@ def check(
 
 def _supported(backward: Backward, supports: Mapping[str, Any] | None) -> Support:
     declared = supports if supports is not None else getattr(backward, "supports", None)
-    return parse_support(declared or {})
+    return parse_support(declared)  # None: the defaults; anything not a mapping: a typed error
 
 
 @st.composite

@@ -38,6 +38,7 @@ from harness import NetworkSpec, Problem, audit, check
 from harness.cli import main
 from harness.errors import HarnessError
 from harness.network import ACTIVATIONS, LOSSES
+from harness.strategies import ALL_ACTIVATIONS, LOSS_CONVENTIONS, network_specs
 
 FUZZ = os.environ.get("GRADCHECK_FUZZ") == "1"
 BUDGET = float(os.environ.get("GRADCHECK_FUZZ_SECONDS", "120"))
@@ -86,11 +87,9 @@ JUNK: st.SearchStrategy[Any] = st.one_of(
     st.dictionaries(TEXT, st.none(), max_size=2), st.just(object()), st.just(len),
 )  # fmt: skip
 
-SPECS = st.builds(
-    lambda sizes, acts, loss: NetworkSpec(sizes, acts[: len(sizes) - 1], loss),
-    st.lists(st.integers(1, 4), min_size=2, max_size=4),
-    st.lists(st.sampled_from(ACTIVATIONS), min_size=3, max_size=3),
-    st.just("mse"),
+#: Valid specs of every convention (softmax only on the output, each loss with its output).
+SPECS = network_specs(
+    max_depth=3, max_width=4, activations=ALL_ACTIVATIONS, losses=LOSS_CONVENTIONS, l2s=(0.0, 1e-3)
 )
 
 
