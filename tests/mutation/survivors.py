@@ -94,4 +94,20 @@ REASONS: dict[str, tuple[str, str]] = {
     _BCE + "\"LOSS 'BCE' NEEDS A SIGMOID OUTPUT LAYER\")": ("gap", _MSG_WHY),
     '-        raise ValueError(f"unknown loss {loss!r}; known: mse, bce")\n'
     "+        raise ValueError(None)": ("gap", _MSG_WHY),
+    "-        return np.asarray((A_L * sum_Y - Y) / divisor, dtype=np.float64)\n"
+    "+        return np.asarray((A_L - Y) / divisor, dtype=np.float64)": (
+        "equivalent",
+        "A·ΣY − Y equals A − Y whenever each column of Y sums to 1, and `Problem` refuses "
+        "cross_entropy targets whose columns do not (to 1e-9): verify never passes one.",
+    ),
+    "-    return np.asarray(A * (dJ_dA - np.sum(A * dJ_dA, axis=0, keepdims=True)), "
+    "dtype=np.float64)\n"
+    "+    return np.asarray(A * (1.0 - A) * dJ_dA, dtype=np.float64)": (
+        "gap",
+        "softmax's Jacobian taken as its diagonal matters only for mse after a softmax output "
+        "with n_L >= 2 (cross_entropy uses its simplified form): `verify --profile quick` with "
+        "100 examples over every convention draws few such nets and missed it at seed 0. `check` "
+        "on one such net catches and names it (tests/test_meta_conventions.py, the cs231n "
+        "diagonal-Jacobian case; tests/test_diagnose.py).",
+    ),
 }
