@@ -168,10 +168,13 @@ def is_kinked(name: str) -> bool:
 def activate(name: str, z: Array) -> Array:
     """Apply activation ``name`` (canonical, see `parse_activation`) to ``z``: elementwise, or
     column-wise for softmax."""
+    g = _FORWARD.get(name)
+    if g is not None:
+        return g(z)
     alpha = leaky_slope(name)
-    if alpha is not None:
-        return np.where(z > 0, z, alpha * z)
-    return _FORWARD[name](z)
+    if alpha is None:
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}")
+    return np.where(z > 0, z, alpha * z)
 
 
 def forward(params: Params, X: Array, activations: Sequence[str]) -> list[tuple[Array, Array]]:

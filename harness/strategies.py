@@ -42,7 +42,14 @@ from harness.network import (
     REDUCTIONS,
     parse_activation,
 )
-from harness.spec import Loss, NetworkSpec, Problem, _suggest_activation, as_loss
+from harness.spec import (
+    Loss,
+    NetworkSpec,
+    Problem,
+    _suggest_activation,
+    _validate_l2,
+    as_loss,
+)
 
 __all__ = [
     "ALL_ACTIVATIONS",
@@ -346,7 +353,7 @@ def _l2_values(values: Any) -> tuple[float, ...]:
         raise SpecError(
             f"l2s must be a non-empty sequence of numbers >= 0, e.g. (0.0, 1e-3), got {values!r}"
         )
-    return tuple(dict.fromkeys(NetworkSpec((1, 1), ("identity",), l2=v).l2 for v in values))
+    return tuple(dict.fromkeys(_validate_l2(v) for v in values))
 
 
 def _weight_scales(scales: Any) -> tuple[float, ...]:

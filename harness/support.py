@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
 from harness.errors import HarnessError
-from harness.network import LOSSES, parse_activation
-from harness.spec import Loss, NetworkSpec, _suggest_activation, as_loss
+from harness.network import parse_activation
+from harness.spec import Loss, NetworkSpec, _suggest_activation, _validate_sizes, as_loss
 from harness.strategies import LOSS_CONVENTIONS, SEED_ACTIVATIONS, SEED_LOSSES, network_specs
 
 __all__ = ["KEYS", "Support", "declared_support", "parse_support"]
@@ -88,20 +88,6 @@ class Support:
             sizes=self.sizes,
             depths=self.depths,
         )
-
-    def as_dict(self) -> dict[str, Any]:
-        """The declaration as a plain dict (what an adapter carries as ``.supports``)."""
-        out: dict[str, Any] = {
-            "activations": self.activations,
-            "losses": self.losses,
-            "l2": self.l2,
-        }
-        for key in ("sizes", "depths", "specs"):
-            if getattr(self, key) is not None:
-                out[key] = getattr(self, key)
-        if self.keywords:
-            out["keywords"] = True
-        return out
 
 
 def declared_support(backward: Any) -> Support:
@@ -193,8 +179,8 @@ def _sizes(value: Any, who: str, error: type[HarnessError]) -> tuple[tuple[int, 
     out = []
     for sizes in _sequence(value, "sizes", who, error):
         try:
-            out.append(NetworkSpec(sizes, ("identity",) * (len(sizes) - 1)).sizes)
-        except (HarnessError, TypeError) as exc:
+            out.append(_validate_sizes(sizes))
+        except HarnessError as exc:
             raise error(
                 f"{who}['sizes'] must be a list of architectures like [(4, 8, 2)], "
                 f"got {sizes!r}: {exc}"
@@ -211,8 +197,3 @@ def _depths(value: Any, who: str, error: type[HarnessError]) -> tuple[int, ...] 
             raise error(f"{who}['depths'] must be positive ints (layers L), got {depth!r}")
         out.append(int(depth))
     return tuple(sorted(set(out)))
-
-
-def loss_names(support: Support) -> tuple[str, ...]:
-    """The loss names a support mentions, in `LOSSES` order."""
-    return tuple(name for name in LOSSES if any(x.name == name for x in support.losses))
