@@ -16,9 +16,10 @@ from typing import Any, Final
 import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
+from hypothesis.errors import Flaky, Unsatisfiable
 from hypothesis.strategies import SearchStrategy
 
-from harness.candidate import Backward, CallResult, call_candidate
+from harness.candidate import Backward, CallResult, Candidate, as_candidate, call_candidate
 from harness.case import CaseResult
 from harness.compare import SourceValues, TensorRecord, compare, evaluate_sources
 from harness.diagnose import diagnose
@@ -26,7 +27,7 @@ from harness.errors import HarnessError
 from harness.fast import fast_check, gradients_of
 from harness.spec import Problem
 from harness.strategies import problems
-from harness.support import declared_support
+from harness.support import Support
 from harness.taylor import taylor_check
 from harness.threads import one_blas_thread
 
@@ -34,6 +35,7 @@ __all__ = [
     "MODES",
     "PROFILES",
     "CampaignResult",
+    "NothingCheckedError",
     "Profile",
     "check_case",
     "fast_case",
@@ -64,23 +66,29 @@ SAMPLED: Final = 3
 
 
 def check_case(
-    backward: Backward,
+    backward: Backward | Candidate,
     problem: Problem,
     candidate: str | None = None,
     *,
     timeout: float = 30.0,
     unsupported_ok: bool = True,
     front: str = "verify",
+    fresh: bool = False,
 ) -> CaseResult:
-    """The full verdict on one problem (``front``: how its reproduce line names the candidate)."""
-    call = call_candidate(backward, problem, timeout=timeout, unsupported_ok=unsupported_ok)
+    """The full verdict on one problem (``front``: how its reproduce line names the candidate;
+    a plain callable is run in a worker process, `harness.candidate`; ``fresh``: the call is
+    repeated in a new worker too)."""
+    call = call_candidate(
+        as_candidate(backward), problem, timeout=timeout, unsupported_ok=unsupported_ok,
+        fresh=fresh,
+    )  # fmt: skip
     if call.output is None and call.records:  # raised, timed out, or unsupported
         return CaseResult(problem, call.records, None, candidate, front)
     return _full_verdict(problem, call, candidate, front)
 
 
 def fast_case(
-    backward: Backward,
+    backward: Backward | Candidate,
     problem: Problem,
     candidate: str | None = None,
     *,
@@ -88,17 +96,21 @@ def fast_case(
     unsupported_ok: bool = True,
     front: str = "verify",
     seed: int = 0,
+    fresh: bool = False,
 ) -> CaseResult:
     """The fast verdict on one problem (`harness.fast`): one random direction; a full check
     follows when it fails (and confirms the localized entries, or not), when the direction
     crosses a kink, and when the output is malformed (the full check names what is wrong)."""
-    call = call_candidate(backward, problem, timeout=timeout, unsupported_ok=unsupported_ok)
+    call = call_candidate(
+        as_candidate(backward), problem, timeout=timeout, unsupported_ok=unsupported_ok,
+        fresh=fresh,
+    )  # fmt: skip
     if call.output is None and call.records:
-        return CaseResult(problem, call.records, None, candidate, front, mode="fast")
+        return CaseResult(problem, call.records, None, candidate, front, "fast", fast_seed=seed)
     try:
         grads = gradients_of(call.output, problem)
     except HarnessError:
-        return replace(_full_verdict(problem, call, candidate, front), mode="fast")
+        return replace(_full_verdict(problem, call, candidate, front), mode="fast", fast_seed=seed)
     fast = fast_check(grads, problem, seed=seed)  # holds BLAS to one thread itself
     if not fast.passed:
         return replace(_full_verdict(problem, call, candidate, front), mode="fast", fast=fast)
@@ -122,9 +134,11 @@ def _verdict(problem: Problem, call: CallResult, candidate: str | None, front: s
     sources = evaluate_sources(problem)
     records = compare(problem, call.output, sources)
     values_usable = all(r.status not in ("count", "shape", "dtype", "nonfinite") for r in records)
-    taylor = taylor_check(problem, call.output) if values_usable else None
+    # values usable: call.output is a list of float64 (dW, db) arrays of the right shapes
+    output: Any = call.output
+    taylor = taylor_check(problem, output) if values_usable else None
     if values_usable:
-        records = _with_diagnoses(problem, call.output, sources, records)
+        records = _with_diagnoses(problem, output, sources, records)
     return CaseResult(problem, (*call.records, *records), taylor, candidate, front)
 
 
@@ -156,6 +170,10 @@ class _CaseFailedError(Exception):
         self.result = result
 
 
+class NothingCheckedError(HarnessError):
+    """A campaign that judged no case: never a pass (the message says why)."""
+
+
 @dataclass
 class CampaignResult:
     """What a campaign found: the shrunk failure first, then the first failure, then samples."""
@@ -166,6 +184,7 @@ class CampaignResult:
     seconds: float
     minimal: CaseResult | None = None
     first_failure: CaseResult | None = field(default=None)
+    judged: int = 0  # examples the candidate was judged on (not "unsupported")
 
     @property
     def passed(self) -> bool:
@@ -175,8 +194,37 @@ class CampaignResult:
 Progress = Callable[[str, int, int], None]  # (phase, examples done, examples planned)
 
 
+def _judged(result: CaseResult) -> bool:
+    return not any(r.status == "unsupported" for r in result.records)
+
+
+def _flaky(first: CaseResult, replayed: CaseResult | None) -> CaseResult:
+    """The first failure, with what Hypothesis saw when it ran the same case again."""
+    before = "; ".join(r.detail.split("; ")[0] for r in first.failing) or "it failed"
+    if replayed is None:
+        after = "it did not fail the same way"
+    else:
+        after = "it passed" if replayed.passed else "it failed differently"
+    detail = (f"the same case gave two verdicts: first {before}; run again on the same inputs, "
+              f"{after}")  # fmt: skip
+    record = TensorRecord(None, None, "nondeterministic", detail)
+    return replace(first, records=(record, *first.records))
+
+
+def _confirmed(minimal: CaseResult, again: CaseResult) -> CaseResult:
+    """The minimal failing case, with what judging it again in a new worker added."""
+    if again.passed:
+        detail = ("in a new worker this case passes: the failure depends on what the campaign's "
+                  "worker ran before it (state kept between calls)")  # fmt: skip
+        added: tuple[TensorRecord, ...] = (TensorRecord(None, None, "nondeterministic", detail),)
+    else:
+        added = tuple(r for r in again.records
+                      if r.status == "nondeterministic" and r not in minimal.records)  # fmt: skip
+    return replace(minimal, records=(*added, *minimal.records)) if added else minimal
+
+
 def run_campaign(
-    backward: Backward,
+    backward: Backward | Candidate,
     *,
     candidate: str | None,
     profile: Profile,
@@ -184,24 +232,35 @@ def run_campaign(
     examples: int | None = None,
     progress: Progress | None = None,
     strategy: SearchStrategy[Problem] | None = None,
-    check: Callable[[Problem], CaseResult] | None = None,
+    check: Callable[..., CaseResult] | None = None,
 ) -> CampaignResult:
     """Run ``examples`` Hypothesis examples (default: the profile's) against ``backward``.
 
     ``strategy`` replaces the profile's architectures (e.g. an audit's declared support);
-    ``check`` replaces `check_case` (e.g. with another timeout).
+    ``check(problem, fresh=False)`` replaces `check_case` (e.g. with another timeout). The
+    minimal failing case is judged again with ``fresh=True`` (in a new worker, as its reproduce
+    line will run), and a different verdict there is a finding. A campaign that judged no case
+    (every one outside the support, or none could be drawn) raises `NothingCheckedError`; a case
+    that fails and then passes on Hypothesis's replay is a ``nondeterministic`` finding.
     """
     planned = examples if examples is not None else profile.examples
+    loaded = as_candidate(backward)
     sampled: list[CaseResult] = []
-    state = {"examples": 0, "calls": 0, "shrinking": False}
+    state = {"examples": 0, "calls": 0, "judged": 0, "shrinking": False}
     first: list[CaseResult] = []
+    latest: dict[str, CaseResult] = {}  # by problem, to show both outcomes of a flaky case
+    unjudged: list[str] = []
+    failures: list[CaseResult] = []  # the latest failure
     if strategy is None:  # what the candidate declares it supports (harness.support)
-        specs = declared_support(backward).specs_strategy(profile.max_depth, profile.max_width)
+        support = loaded.support
+        if not isinstance(support, Support):
+            raise support
+        specs = support.specs_strategy(profile.max_depth, profile.max_width)
         strategy = problems(specs, max_batch=profile.max_batch)
     if check is None:
 
-        def check(problem: Problem) -> CaseResult:
-            return check_case(backward, problem, candidate)
+        def check(problem: Problem, fresh: bool = False) -> CaseResult:
+            return check_case(loaded, problem, candidate, fresh=fresh)
 
     @hypothesis_seed(seed)
     @settings(
@@ -220,6 +279,11 @@ def run_campaign(
         if not state["shrinking"]:
             state["examples"] += 1
         result = check(problem)
+        latest[repr(problem)] = result
+        if _judged(result):
+            state["judged"] += 1
+        elif not unjudged:
+            unjudged.append(next(r.detail for r in result.records if r.status == "unsupported"))
         if progress is not None:
             phase = "shrinking" if state["shrinking"] else "checking"
             progress(phase, int(state["examples"]), planned)
@@ -227,6 +291,7 @@ def run_campaign(
             if not first:
                 first.append(result)
                 state["shrinking"] = True
+            failures[:] = [result]
             raise _CaseFailedError(result)
         if len(sampled) < SAMPLED and not state["shrinking"]:
             sampled.append(result)
@@ -237,7 +302,25 @@ def run_campaign(
         campaign()
     except _CaseFailedError as failure:
         minimal = failure.result
+    except Flaky:
+        if not failures:
+            raise
+        replayed = latest.get(repr(failures[0].problem))
+        minimal = _flaky(failures[0], None if replayed is failures[0] else replayed)
+    except Unsatisfiable as error:
+        raise NothingCheckedError(
+            f"nothing was checked: no architecture inside the declared support could be drawn "
+            f"({error})"
+        ) from None
+    if minimal is not None:
+        minimal = _confirmed(minimal, check(minimal.problem, fresh=True))
     seconds = time.perf_counter() - start
+    if minimal is None and state["judged"] == 0:
+        why = unjudged[0] if unjudged else "no example was drawn"
+        raise NothingCheckedError(
+            f"nothing was checked: the candidate was judged on none of {state['examples']} "
+            f"example(s); the first said: {why}"
+        )
     cases: list[CaseResult] = []
     if minimal is not None:
         cases.append(minimal)
@@ -251,4 +334,5 @@ def run_campaign(
         seconds=seconds,
         minimal=minimal,
         first_failure=first[0] if first else None,
+        judged=int(state["judged"]),
     )

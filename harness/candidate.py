@@ -1,51 +1,211 @@
-"""Load a candidate backprop by name, and call it without letting it hurt the harness.
+"""The plug-in boundary: name a candidate, run it where it cannot hurt the harness, and turn
+whatever it does into records.
 
-A candidate is named ``PATH.py:FUNC`` (a file, imported the way pytest imports a test file: if
-it sits in a package, the package root goes on sys.path and the module keeps its dotted name, so
-its relative imports work) or ``module:FUNC`` (an importable module). It follows the plug-in
-contract ``backward(params, X, Y, activations, loss) -> [(dW1, db1), ...]`` and receives copies,
-so it can neither see nor change the problem's arrays.
+A candidate is a callable following the plug-in contract
+``backward(params, X, Y, activations, loss) -> [(dW1, db1), ...]``, given as a Python object or
+named ``PATH.py:FUNC`` / ``module:FUNC``. `as_candidate` makes it a `Candidate`:
+
+- ``isolation="process"`` (the default everywhere): a `harness.isolation.ProcessCandidate`. The
+  harness never imports or calls candidate code; a worker process does, and is killed at the
+  deadline or replaced after a crash.
+- ``isolation="inline"``: the call runs on a thread of the harness's own process (an abandoned
+  thread on a timeout). **Unsafe** — the candidate can change the harness's modules and memory,
+  crash or hang it — and meant only for stepping through a candidate in a debugger.
+
+Either way the candidate receives copies of the problem's arrays, and its output is read once
+where it ran (`harness.plain`). `call_candidate` calls it (twice, and once more in a new worker
+when asked) and records ``raises``, ``timeout``, ``crashed``,
+``memory``, ``mutates_inputs``, ``nondeterministic`` and ``unsupported``.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 import threading
-import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 
 from harness.compare import TensorRecord
 from harness.errors import HarnessError
-from harness.network import Array
+from harness.isolation import DEFAULT_MEMORY_LIMIT, Died, LoadError, Outcome, process_candidate
+from harness.plain import Plain, Unusable
 from harness.spec import Problem
+from harness.worker import LoadFailed, Pickled, Raised, Returned, Source, Target
+from harness.worker import call as worker_call
+from harness.worker import load as worker_load
+from harness.worker import loaded as worker_loaded
 
-__all__ = ["Backward", "CallResult", "CandidateError", "call_candidate", "load_candidate"]
+__all__ = [
+    "ISOLATIONS",
+    "NONDETERMINISM",
+    "Backward",
+    "CallResult",
+    "Candidate",
+    "CandidateError",
+    "as_candidate",
+    "call_candidate",
+    "load_candidate",
+]
 
 Backward = Callable[..., Any]
+#: Where a candidate runs: a worker process (default), or the harness's own process (unsafe).
+ISOLATIONS: Final = ("process", "inline")
+#: Two calls on the same inputs may differ by this much, relative to the tensor's largest
+#: entry, before it counts as nondeterminism (a reordered reduction on another thread count).
+NONDETERMINISM: Final = 1e-10
 
 
 class CandidateError(HarnessError, ValueError):
-    """A candidate name that cannot be loaded as a callable."""
+    """A candidate that cannot be named, shipped to a worker or loaded there."""
 
 
-def _module_name_for(path: Path) -> tuple[Path, str]:
-    """(directory to put on sys.path, dotted module name) for a .py file."""
-    parts = [path.stem]
-    directory = path.parent
-    while (directory / "__init__.py").is_file():
-        parts.insert(0, directory.name)
-        directory = directory.parent
-    return directory, ".".join(parts)
+class Candidate(Protocol):
+    """A loaded candidate: its name, what it declares, and a way to call it."""
+
+    name: str
+    support: Any  # a harness.Support, or the typed error its ``supports`` raised
+    keywords: bool  # it takes half=, reduction=, l2= (supports["keywords"] is True)
+    isolation: str
+
+    def call(self, arguments: tuple[Any, ...], timeout: float) -> Outcome: ...
+
+    def call_fresh(self, arguments: tuple[Any, ...], timeout: float) -> Outcome | None: ...
 
 
-def load_candidate(target: str) -> Backward:
-    """The function named by ``PATH.py:FUNC`` or ``module:FUNC``."""
+class _Process:
+    """`Candidate` over a `harness.isolation.ProcessCandidate`."""
+
+    isolation = "process"
+
+    def __init__(self, source: Source, memory_limit: int | None) -> None:
+        self._process = process_candidate(source, memory_limit)
+        loaded = self._process.loaded
+        self.name, self.support, self.keywords = loaded.name, loaded.support, loaded.keywords
+
+    def call(self, arguments: tuple[Any, ...], timeout: float) -> Outcome:
+        return self._process.call(arguments, timeout)
+
+    def call_fresh(self, arguments: tuple[Any, ...], timeout: float) -> Outcome | None:
+        return self._process.call_fresh(arguments, timeout)
+
+
+class _Inline:
+    """`Candidate` called on a thread of this process (unsafe: see the module docstring)."""
+
+    isolation = "inline"
+
+    def __init__(self, source: Source, backward: Backward | None = None) -> None:
+        self._key = f"inline-{id(self)}"
+        self._source = source
+        if backward is not None:  # a Python object: nothing to import
+            worker_loaded[self._key] = backward
+        loaded = worker_load(self._key, source)
+        if isinstance(loaded, LoadFailed):
+            raise CandidateError(loaded.text)
+        self.name, self.support, self.keywords = loaded.name, loaded.support, loaded.keywords
+
+    def call(self, arguments: tuple[Any, ...], timeout: float) -> Outcome:
+        box: list[Outcome] = []
+
+        def target() -> None:
+            box.append(worker_call(self._key, self._source, *arguments))
+
+        thread = threading.Thread(target=target, name="gradcheck-candidate", daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if thread.is_alive() or not box:
+            return Died("timeout", f"did not return within {timeout:g} s; abandoned (inline)")
+        return box[0]
+
+    def call_fresh(self, arguments: tuple[Any, ...], timeout: float) -> Outcome | None:
+        return None  # one process: there is no fresh one
+
+
+def _pickled(backward: Backward, by_value: tuple[str, ...] = ()) -> Pickled:
+    import cloudpickle
+
+    modules = [sys.modules[name] for name in by_value if name in sys.modules]
+    for module in modules:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        return Pickled(cloudpickle.dumps(backward))
+    except Exception as error:
+        raise CandidateError(
+            f"could not ship {backward!r:.80} to a worker process: pickling it raised "
+            f"{type(error).__name__}: {error}; isolation='inline' runs it in this process "
+            f"(unsafe: see harness.candidate)"
+        ) from None
+    finally:
+        for module in modules:
+            cloudpickle.unregister_pickle_by_value(module)
+
+
+def _missing_module(error: LoadError) -> str | None:
+    """The module a worker could not import while unpickling (pickled by reference)."""
+    text = str(error)
+    marker = "No module named '"
+    if "unpickling" not in text or marker not in text:
+        return None
+    return text.split(marker, 1)[1].split("'", 1)[0]
+
+
+def _process(backward: Backward, memory_limit: int | None) -> Candidate:
+    """Ship a Python callable to a worker; a function of a module the worker cannot import by
+    name (a test file, a module loaded from a path) is sent by value instead."""
+    by_value: tuple[str, ...] = ()
+    for _ in range(4):
+        try:
+            return _Process(_pickled(backward, by_value), memory_limit)
+        except LoadError as error:
+            missing = _missing_module(error)
+            root = (missing or "").split(".")[0]
+            if missing is None or root in by_value:
+                raise CandidateError(
+                    f"could not load {backward!r:.80} in a worker: {error}"
+                ) from None
+            by_value += tuple(n for n in sys.modules if n == root or n.startswith(f"{root}."))
+            by_value += (root,)
+    raise CandidateError(f"could not load {backward!r:.80} in a worker")
+
+
+def _check_isolation(isolation: str) -> str:
+    if not isinstance(isolation, str) or isolation not in ISOLATIONS:
+        raise HarnessError(
+            f"isolation must be 'process' (a worker process, the default) or 'inline' (this "
+            f"process: unsafe, for a debugger), got {isolation!r}"
+        )
+    return isolation
+
+
+def as_candidate(
+    backward: Backward | Candidate,
+    isolation: str = "process",
+    memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+) -> Candidate:
+    """``backward`` as a loaded `Candidate` (one already loaded is returned as it is)."""
+    if isinstance(backward, (_Process, _Inline)):
+        return backward
+    if not callable(backward):
+        raise HarnessError(f"backward must be callable, got {type(backward).__name__}")
+    if _check_isolation(isolation) == "inline":
+        return _Inline(Pickled(b""), backward)
+    return _process(backward, memory_limit)
+
+
+def load_candidate(
+    target: str,
+    *,
+    isolation: str = "process",
+    adapter: Callable[[Backward], Backward] | None = None,
+    memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+) -> Candidate:
+    """The candidate named ``PATH.py:FUNC`` or ``module:FUNC``, loaded in a worker (or inline),
+    wrapped by ``adapter`` there; `CandidateError` "could not load ..." with the cause."""
+    from pathlib import Path
+
     if ":" not in target:
         raise CandidateError(
             f"candidate {target!r} must be PATH.py:FUNC or module:FUNC, "
@@ -58,185 +218,145 @@ def load_candidate(target: str) -> Backward:
         path = Path(location).resolve()
         if not path.is_file():
             raise CandidateError(f"candidate file {location!r} does not exist")
-        root, module_name = _module_name_for(path)
-        if str(root) not in sys.path:
-            sys.path.insert(0, str(root))
-        loaded = sys.modules.get(module_name)
-        if loaded is not None and Path(getattr(loaded, "__file__", "") or "").resolve() != path:
-            del sys.modules[module_name]
-    else:
-        module_name = location
+        location = str(path)
+    source = Target(f"{location}:{name}", adapter)
     try:
-        module = importlib.import_module(module_name)
-    except Exception as error:
-        where = location if location.endswith(".py") else f"module {location!r}"
-        last = traceback.extract_tb(error.__traceback__)[-1]
-        raise CandidateError(
-            f"importing {where} failed: {type(error).__name__}: {error} "
-            f"(at {last.filename}:{last.lineno})"
-        ) from None
-    function = getattr(module, name, None)
-    if function is None:
-        public = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
-        raise CandidateError(
-            f"{location} has no function {name!r}; callables there: {', '.join(public) or 'none'}"
-        )
-    if not callable(function):
-        raise CandidateError(f"{target} is a {type(function).__name__}, not a function")
-    return function  # type: ignore[no-any-return]
+        if _check_isolation(isolation) == "inline":
+            return _Inline(source)
+        return _Process(source, memory_limit)
+    except (LoadError, CandidateError) as error:
+        raise CandidateError(f"could not load {target}: {error}") from None
 
 
-#: Two calls on the same inputs may differ by this much, relative to the tensor's largest
-#: entry, before it counts as nondeterminism (a reordered reduction on another thread count).
-NONDETERMINISM: Final = 1e-10
+# --- one checked call ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class CallResult:
     """What calling the candidate gave: its output (None if unusable) and whole-call findings."""
 
-    output: Any
+    output: Plain | None
     records: tuple[TensorRecord, ...]
 
 
-def _copies(problem: Problem) -> tuple[list[tuple[Array, Array]], Array, Array]:
-    params = [(np.array(W), np.array(b)) for W, b in problem.params]  # writable copies
-    return params, np.array(problem.X), np.array(problem.Y)
-
-
-def takes_convention_keywords(backward: Any) -> bool:
-    """Whether ``backward`` declares ``supports["keywords"] = True``: it takes ``half=``,
-    ``reduction=`` and ``l2=`` after the contract's five arguments (`harness.support`)."""
-    declared = getattr(backward, "supports", None)
-    return isinstance(declared, Mapping) and declared.get("keywords") is True
-
-
-def contract_arguments(
-    backward: Any, problem: Problem, params: Any, X: Any, Y: Any
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The positional and keyword arguments of one call under the plug-in contract: names are
-    plain ``str``; the convention's keywords only for a function that declares them."""
+def contract_arguments(candidate: Candidate, problem: Problem) -> tuple[Any, ...]:
+    """The arguments of one call under the plug-in contract, as copies: params, X, Y, the
+    activation names and the loss name as plain ``str``, and the convention's keywords only for
+    a candidate that declares them."""
     spec = problem.spec
-    args = (params, X, Y, [str(a) for a in spec.activations], str(spec.loss.name))
-    if not takes_convention_keywords(backward):
-        return args, {}
-    return args, {"half": spec.loss.half, "reduction": spec.loss.reduction, "l2": spec.l2}
+    params = [(np.array(W), np.array(b)) for W, b in problem.params]
+    keywords: dict[str, Any] = {}
+    if candidate.keywords:
+        keywords = {"half": spec.loss.half, "reduction": spec.loss.reduction, "l2": spec.l2}
+    activations = [str(a) for a in spec.activations]
+    return (
+        params,
+        np.array(problem.X),
+        np.array(problem.Y),
+        activations,
+        str(spec.loss.name),
+        keywords,
+    )
 
 
-def _run_with_timeout(
-    backward: Backward,
-    arguments: tuple[tuple[Any, ...], dict[str, Any]],
-    timeout: float,
-) -> tuple[str, Any]:
-    """("ok", output) | ("raised", exception) | ("timeout", None). A hung call is abandoned."""
-    box: dict[str, Any] = {}
-    args, kwargs = arguments
-
-    def target() -> None:
-        try:
-            box["output"] = backward(*args, **kwargs)
-        except BaseException as error:  # even SystemExit: a candidate's failure is a finding
-            box["error"] = error
-
-    thread = threading.Thread(target=target, name="gradcheck-candidate", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        return "timeout", None
-    if "error" in box:
-        return "raised", box["error"]
-    return "ok", box.get("output")
+def _failure(outcome: Died | Raised, problem: Problem, unsupported_ok: bool) -> TensorRecord:
+    if isinstance(outcome, Died):
+        status = outcome.kind
+        detail = f"candidate {outcome.text} on {problem!r}"
+        if status == "crashed":
+            detail = f"candidate crashed: {outcome.text} on {problem!r}"
+        return TensorRecord(None, None, status, detail)
+    if outcome.not_implemented and unsupported_ok:
+        return TensorRecord(None, None, "unsupported",
+                            f"candidate does not implement this case: {outcome.text}")  # fmt: skip
+    where = f" (at {outcome.where})" if outcome.where else ""
+    status = "memory" if outcome.memory else "raises"
+    return TensorRecord(None, None, status,
+                        f"candidate raised {outcome.text}{where} on {problem!r}")  # fmt: skip
 
 
-def _raised(error: BaseException, problem: Problem) -> TensorRecord:
-    frames = traceback.extract_tb(error.__traceback__)
-    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
-    try:
-        text = str(error).strip()
-    except Exception:  # an exception whose __str__ itself fails
-        text = f"<unprintable {type(error).__name__}>"
-    message = text.splitlines()[0] if text else ""
-    return TensorRecord(
-        None, None, "raises",
-        f"candidate raised {type(error).__name__}: {message}{where} on {problem!r}",
-    )  # fmt: skip
-
-
-def _mutations(
-    problem: Problem, params: list[tuple[Array, Array]], X: Array, Y: Array
-) -> TensorRecord | None:
-    changed = []
-    for l, ((W, b), (W0, b0)) in enumerate(zip(params, problem.params), start=1):
-        for name, new, old in ((f"W{l}", W, W0), (f"b{l}", b, b0)):
-            if new.shape != old.shape or not np.array_equal(new, old, equal_nan=True):
-                changed.append(name)
-    for name, new, old in (("X", X, problem.X), ("Y", Y, problem.Y)):
-        if new.shape != old.shape or not np.array_equal(new, old, equal_nan=True):
-            changed.append(name)
-    if not changed:
-        return None
-    return TensorRecord(
-        None, None, "mutates_inputs",
-        f"candidate modified its inputs in place: {', '.join(changed)} (the harness passed "
-        f"copies; your arrays are intact)",
-    )  # fmt: skip
-
-
-def _differs(first: Any, second: Any) -> str | None:
+def _differs(first: Plain, second: Plain) -> str | None:
     """Where two outputs differ beyond float64 noise, or None."""
-    try:
-        pairs = list(zip(first, second, strict=True))
-        for l, (p1, p2) in enumerate(pairs, start=1):
-            for name, t1, t2 in zip("Wb", p1, p2, strict=True):
-                a1, a2 = np.asarray(t1, dtype=np.float64), np.asarray(t2, dtype=np.float64)
-                if a1.shape != a2.shape:
-                    return f"layer {l} d{name} has shape {a1.shape} then {a2.shape}"
-                with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: nonfinite
-                    scale = max(float(np.max(np.abs(a1), initial=0.0)), np.finfo(float).tiny)
-                    gap = float(np.max(np.abs(a1 - a2), initial=0.0))
-                if not gap <= NONDETERMINISM * scale and not np.array_equal(a1, a2, equal_nan=True):
-                    return f"layer {l} d{name} differs by {gap:.1e} (relative {gap / scale:.1e})"
-    except (TypeError, ValueError):
-        return None  # not comparable: the comparison stage reports the malformed output
+    if isinstance(first, Unusable) or isinstance(second, Unusable):
+        if first == second:
+            return None
+        texts = [o.text if isinstance(o, Unusable) else "a list of pairs" for o in (first, second)]
+        return f"it returned {texts[0]}, then {texts[1]}"
+    if len(first) != len(second):
+        return f"{len(first)} then {len(second)} layers"
+    for l, (p1, p2) in enumerate(zip(first, second), start=1):
+        for name, a1, a2 in zip("Wb", p1, p2):
+            if not (isinstance(a1, np.ndarray) and isinstance(a2, np.ndarray)):
+                if a1 != a2:
+                    return f"layer {l} d{name} is {a1!r} then {a2!r}"
+                continue
+            if a1.shape != a2.shape:
+                return f"layer {l} d{name} has shape {a1.shape} then {a2.shape}"
+            with np.errstate(all="ignore"):  # inf - inf: nonfinite
+                b1, b2 = a1.astype(np.complex128), a2.astype(np.complex128)
+                scale = max(float(np.max(np.abs(b1), initial=0.0)), np.finfo(float).tiny)
+                gap = float(np.max(np.abs(b1 - b2), initial=0.0))
+            if not gap <= NONDETERMINISM * scale and not np.array_equal(a1, a2, equal_nan=True):
+                return f"layer {l} d{name} differs by {gap:.1e} (relative {gap / scale:.1e})"
     return None
 
 
 def call_candidate(
-    backward: Backward,
+    candidate: Candidate,
     problem: Problem,
     *,
     timeout: float = 30.0,
     repeat: bool = True,
     unsupported_ok: bool = True,
+    fresh: bool = False,
 ) -> CallResult:
-    """Call ``backward`` on copies of ``problem`` (twice when ``repeat``), within ``timeout``.
+    """Call ``candidate`` on copies of ``problem`` (twice when ``repeat``; once more in a new
+    worker when ``fresh``), each call within ``timeout``.
 
-    Findings: ``raises`` (with the problem that triggered it), ``timeout``, ``mutates_inputs``,
-    ``nondeterministic``; a `NotImplementedError` is ``unsupported`` (not a failure) when
-    ``unsupported_ok``, i.e. the problem lies outside what the candidate declared it supports.
+    Findings: ``raises``, ``memory``, ``timeout``, ``crashed`` (with the problem that triggered
+    it), ``mutates_inputs``, ``nondeterministic``; a `NotImplementedError` is ``unsupported``
+    (not a failure) when ``unsupported_ok``, i.e. the problem lies outside what the candidate
+    declared it supports.
     """
     records: list[TensorRecord] = []
-    outputs = []
+    outputs: list[Plain] = []
     for _ in range(2 if repeat else 1):
-        params, X, Y = _copies(problem)
-        status, value = _run_with_timeout(
-            backward, contract_arguments(backward, problem, params, X, Y), timeout
-        )
-        if status == "timeout":
-            detail = f"candidate did not return within {timeout:g} s on {problem!r}; abandoned"
-            return CallResult(None, (TensorRecord(None, None, "timeout", detail),))
-        if status == "raised":
-            if isinstance(value, NotImplementedError) and unsupported_ok:
-                detail = f"candidate does not implement this case: {value}"
-                return CallResult(None, (TensorRecord(None, None, "unsupported", detail),))
-            return CallResult(None, (_raised(value, problem),))
-        mutation = _mutations(problem, params, X, Y)
-        if mutation is not None and not records:
-            records.append(mutation)
-        outputs.append(value)
+        outcome = candidate.call(contract_arguments(candidate, problem), timeout)
+        if not isinstance(outcome, Returned):
+            record = _failure(outcome, problem, unsupported_ok)
+            if outputs:  # the first call returned: the two calls disagree
+                text = f"the first call returned, the second did not: {record.detail}"
+                records.append(TensorRecord(None, None, "nondeterministic", text))
+                break
+            return CallResult(None, (record,))
+        if outcome.mutated and not records:
+            records.append(TensorRecord(
+                None, None, "mutates_inputs",
+                f"candidate modified its inputs in place: {', '.join(outcome.mutated)} (the "
+                f"harness passed copies; your arrays are intact)",
+            ))  # fmt: skip
+        outputs.append(outcome.output)
     if len(outputs) == 2:
         where = _differs(outputs[0], outputs[1])
         if where is not None:
             detail = f"two calls on the same inputs disagree: {where}"
             records.append(TensorRecord(None, None, "nondeterministic", detail))
+    if fresh:
+        again = candidate.call_fresh(contract_arguments(candidate, problem), timeout)
+        if again is not None:
+            records.extend(_fresh_record(outputs[0], again, problem, unsupported_ok))
     return CallResult(outputs[0], tuple(records))
+
+
+def _fresh_record(
+    first: Plain, fresh: Outcome, problem: Problem, unsupported_ok: bool
+) -> list[TensorRecord]:
+    if isinstance(fresh, Returned):
+        where = _differs(first, fresh.output)
+        if where is None:
+            return []
+        text = f"a new worker and the campaign's worker disagree on the same inputs: {where}"
+    else:
+        failure = _failure(fresh, problem, unsupported_ok)
+        text = f"in a fresh worker the call did not return: {failure.detail}"
+    return [TensorRecord(None, None, "nondeterministic", text)]

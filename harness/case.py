@@ -14,42 +14,54 @@ from harness.taylor import TaylorResult
 __all__ = ["CaseResult", "reproduce_command"]
 
 
+def _words(front: str) -> list[str]:
+    try:
+        return shlex.split(front)
+    except ValueError:  # an unbalanced quote: keep it as one word
+        return [front]
+
+
 def reproduce_command(
-    problem: Problem, candidate: str | None, front: str = "verify", *, fast: bool = False
+    problem: Problem,
+    candidate: str | None,
+    front: str = "verify",
+    *,
+    fast: bool = False,
+    fast_seed: int | None = None,
 ) -> str:
-    """The CLI line that re-runs exactly this case (with ``--fast`` for a fast-mode case).
+    """The CLI line that re-runs exactly this case (with ``--fast --fast-seed S`` for a
+    fast-mode case), shell-quoted (`shlex.join`): pasted into a shell it runs only itself.
 
     ``front`` is how the candidate is named: ``verify`` (``--candidate X``), or an ``audit``
-    command line up to and including its target (``audit X --layout rows``).
+    command line up to and including its target, shell-quoted (``audit X --layout rows``).
     """
     spec = problem.spec
-    if front == "verify":
-        parts = ["gradcheck-harness verify"]
-        if candidate:
-            parts.append(f"--candidate {shlex.quote(candidate)}")
-    else:
-        parts = [f"gradcheck-harness {front}"]
-    parts += [
-        f"--sizes {','.join(str(n) for n in spec.sizes)}",
-        f"--activations {shlex.quote(','.join(spec.activations))}",
-        f"--loss {spec.loss.name}",
-    ]
+    words = ["gradcheck-harness", *_words(front)]
+    if front == "verify" and candidate:
+        words += ["--candidate", candidate]
+    words += [
+        "--sizes", ",".join(str(n) for n in spec.sizes),
+        "--activations", ",".join(spec.activations),
+        "--loss", spec.loss.name,
+    ]  # fmt: skip
     if spec.loss.half:
-        parts.append("--half")
+        words.append("--half")
     if spec.loss.reduction != "mean":
-        parts.append(f"--reduction {spec.loss.reduction}")
+        words += ["--reduction", spec.loss.reduction]
     if spec.l2:
-        parts.append(f"--l2 {spec.l2!r}")
-    parts.append(f"--batch {problem.batch}")
+        words += ["--l2", repr(spec.l2)]
+    words += ["--batch", str(problem.batch)]
     if problem.seed is not None:
-        parts.append(f"--problem-seed {problem.seed}")
+        words += ["--problem-seed", str(problem.seed)]
     if problem.weight_scale not in (None, 1.0):
-        parts.append(f"--weight-scale {problem.weight_scale!r}")
+        words += ["--weight-scale", repr(problem.weight_scale)]
     if problem.kink_margin not in (None, 1e-3):
-        parts.append(f"--kink-margin {problem.kink_margin!r}")
+        words += ["--kink-margin", repr(problem.kink_margin)]
     if fast:
-        parts.append("--fast")
-    return " ".join(parts)
+        words.append("--fast")
+        if fast_seed is not None:
+            words += ["--fast-seed", str(fast_seed)]
+    return shlex.join(words)
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,7 @@ class CaseResult:
     front: str = "verify"  # the command that names it (see reproduce_command)
     mode: str = "full"  # "fast": one random direction first (harness.fast)
     fast: FastResult | None = None  # the fast verdict, when fast mode got that far
+    fast_seed: int | None = None  # fast mode's direction seed, when no fast verdict holds it
 
     @property
     def harness_fault(self) -> bool:
@@ -99,7 +112,9 @@ class CaseResult:
 
     @property
     def reproduce(self) -> str:
-        return reproduce_command(self.problem, self.candidate, self.front, fast=self.mode == "fast")
+        seed = self.fast.seed if self.fast is not None else self.fast_seed
+        return reproduce_command(self.problem, self.candidate, self.front,
+                                 fast=self.mode == "fast", fast_seed=seed)  # fmt: skip
 
     def as_dict(self, with_ratio: bool = False) -> dict[str, Any]:
         return {

@@ -7,6 +7,8 @@ candidate that cannot be loaded).
 from __future__ import annotations
 
 import argparse
+import functools
+import secrets
 import shlex
 import sys
 import time
@@ -21,14 +23,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness.adapters import from_flat, from_rows
-from harness.audit import audit, check
+from harness.auditing import audit, check
 from harness.campaign import PROFILES, CampaignResult, check_case, fast_case, run_campaign
-from harness.candidate import Backward, CandidateError, load_candidate
+from harness.candidate import ISOLATIONS, Candidate, CandidateError, load_candidate
 from harness.case import CaseResult
 from harness.compare import TensorRecord
 from harness.errors import HarnessError
+from harness.isolation import DEFAULT_MEMORY_LIMIT
 from harness.network import LOSSES, REDUCTIONS
-from harness.report import Run, write_report
+from harness.report import Run, check_report_dir, write_report
 from harness.spec import Loss, NetworkSpec, Problem
 
 __all__ = ["main"]
@@ -99,6 +102,62 @@ def _add_fast_argument(parser: argparse.ArgumentParser) -> None:
         help="fast mode: one random direction per case; a failure is localized to entries and "
         "confirmed by the full per-entry check",
     )
+    parser.add_argument(
+        "--fast-seed",
+        type=_non_negative_int,
+        metavar="S",
+        help="seed of fast mode's direction (default: from the OS, printed in the report; a "
+        "fixed public seed lets a candidate hide errors that cancel along it)",
+    )
+
+
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def _memory(text: str) -> int | None:
+    """``8G``, ``512M``, ``1073741824`` or ``none``."""
+    if text.strip().lower() == "none":
+        return None
+    number, unit = text.strip().upper().rstrip("B").rstrip("I"), ""
+    if number and number[-1] in _UNITS:
+        number, unit = number[:-1], number[-1]
+    try:
+        value = int(float(number) * _UNITS[unit])
+    except ValueError:
+        value = 0
+    if value < 2**20:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a memory size of at least 1M, e.g. 4G, 512M or none"
+        )
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative int")
+    return value
+
+
+def _add_boundary_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--isolation",
+        choices=ISOLATIONS,
+        default="process",
+        help="process (default): the candidate runs in a worker process the harness can kill; "
+        "inline: in the harness's own process — unsafe, for stepping through it in a debugger",
+    )
+    parser.add_argument(
+        "--memory-limit",
+        type=_memory,
+        default=DEFAULT_MEMORY_LIMIT,
+        metavar="SIZE",
+        help=f"address space of the worker process, e.g. 4G, 512M or none "
+        f"(default {DEFAULT_MEMORY_LIMIT // 2**30}G)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -126,7 +185,10 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--examples", type=int, metavar="N", help="examples (overrides profile)")
     verify.add_argument("--seed", type=int, default=0, metavar="S", help="campaign seed")
     verify.add_argument("--report-dir", default="reports", metavar="DIR")
+    verify.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="seconds each call of the candidate may take")  # fmt: skip
     _add_fast_argument(verify)
+    _add_boundary_arguments(verify)
     _add_problem_arguments(verify, "one problem (all of --sizes/--activations/--loss needed)")
 
     audit = commands.add_parser(
@@ -151,6 +213,7 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
     audit.add_argument("--report-dir", default="reports", metavar="DIR")
     _add_fast_argument(audit)
+    _add_boundary_arguments(audit)
     _add_problem_arguments(audit, "architecture (a family; with --problem-seed: one problem)")
     return parser
 
@@ -211,16 +274,19 @@ def _campaign_with_bar(
         return run(progress)
 
 
-def _finish(
-    console: Console,
-    name: str,
-    cases: Sequence[CaseResult],
-    examples: int,
-    seconds: float,
-    report_dir: Path,
-) -> int:
+def _write(run: Run, report_dir: str) -> str:
+    """Write the report; a report that cannot be written is said, never fatal: the verdict
+    stands and is printed and returned all the same."""
+    try:
+        return f"report: {write_report(run, Path(report_dir))}"
+    except OSError as error:
+        return f"report NOT written ({type(error).__name__}: {error}); the verdict above stands"
+
+
+def _finish(console: Console, run: Run, seconds: float, report_dir: str) -> int:
+    cases = run.cases
     minimal = cases[0] if cases and not cases[0].passed else None
-    rate = f", {examples / seconds:.1f} examples/s" if seconds else ""
+    rate = f", {run.examples / seconds:.1f} examples/s" if seconds else ""
     fast = cases[0].fast if cases else None
     if fast is not None:
         console.print(escape(fast.summary), soft_wrap=True)
@@ -229,19 +295,19 @@ def _finish(
             verdict = "confirms" if confirmed else "does NOT confirm"
             console.print(f"a full check {verdict} the localized entries", soft_wrap=True)
     if minimal is None:
-        console.print(f"[green]PASSED[/]: {escape(name)} agrees with the sources on "
-                      f"{examples} example(s){rate}")  # fmt: skip
+        console.print(f"[green]PASSED[/]: {escape(run.candidate)} agrees with the sources on "
+                      f"{run.examples} example(s) ({run.judged_text}){rate}")  # fmt: skip
         if cases:
             console.print(_layer_table(cases[0]))
     else:
         label = "[bold red]HARNESS FAULT[/]" if minimal.harness_fault else "[bold red]FAILED[/]"
-        console.print(f"{label}: {escape(name)}; minimal failing case after {examples} "
-                      f"example(s):")  # fmt: skip
+        console.print(f"{label}: {escape(run.candidate)}; minimal failing case after "
+                      f"{run.examples} example(s) ({run.judged_text}):")  # fmt: skip
         for record in minimal.failing:
             console.print(f"  {escape(_headline(record))}", soft_wrap=True)
         console.print(_layer_table(minimal))
         console.print(f"reproduce: {escape(minimal.reproduce)}", soft_wrap=True)
-    console.print(f"report: {escape(str(report_dir))}", soft_wrap=True)
+    console.print(escape(_write(run, report_dir)), soft_wrap=True)
     return EXIT_PASSED if minimal is None else EXIT_FAILED
 
 
@@ -252,12 +318,39 @@ def _headline(record: TensorRecord) -> str:
     return record.detail
 
 
+def _fast_seed(args: argparse.Namespace) -> int | None:
+    """Fast mode's direction seed: as given, else drawn from the OS (and then printed)."""
+    if not args.fast:
+        return None
+    return args.fast_seed if args.fast_seed is not None else secrets.randbits(32)
+
+
+def _boundary_words(args: argparse.Namespace, fast_seed: int | None) -> list[str]:
+    """--fast, --fast-seed, --isolation and --memory-limit as given, for a reproduce line."""
+    words = ["--fast", "--fast-seed", str(fast_seed)] if args.fast else []
+    if args.isolation != "process":
+        words += ["--isolation", args.isolation]
+    if args.memory_limit != DEFAULT_MEMORY_LIMIT:
+        words += ["--memory-limit", "none" if args.memory_limit is None else str(args.memory_limit)]
+    return words
+
+
 def _verify(args: argparse.Namespace, console: Console) -> int:
-    backward = load_candidate(args.candidate)
-    judge = fast_case if args.fast else check_case
+    check_report_dir(Path(args.report_dir))
+    candidate = load_candidate(args.candidate, isolation=args.isolation,
+                               memory_limit=args.memory_limit)  # fmt: skip
+    seed = _fast_seed(args)
+    timeout = _positive(args.timeout, "--timeout")
+
+    def judge(problem: Problem, fresh: bool = False) -> CaseResult:
+        if seed is not None:
+            return fast_case(candidate, problem, args.candidate, timeout=timeout, seed=seed,
+                             fresh=fresh)  # fmt: skip
+        return check_case(candidate, problem, args.candidate, timeout=timeout, fresh=fresh)
+
     if args.sizes is not None:
-        case = judge(backward, _single_problem(args), args.candidate)
-        result = CampaignResult([case], 1, 1, 0.0, None if case.passed else case)
+        case = judge(_single_problem(args))
+        result = CampaignResult([case], 1, 1, 0.0, None if case.passed else case, judged=1)
         profile = "single"
         command = case.reproduce
     else:
@@ -268,21 +361,20 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
             console,
             args.examples or PROFILES[profile].examples,
             lambda progress: run_campaign(
-                backward,
+                candidate,
                 candidate=args.candidate,
                 profile=PROFILES[profile],
                 seed=args.seed,
                 examples=args.examples,
                 progress=progress,
-                check=lambda problem: judge(backward, problem, args.candidate),
+                check=judge,
             ),
         )
-        command = f"gradcheck-harness verify --candidate {shlex.quote(args.candidate)}"
-        command += f" --profile {profile} --seed {args.seed}"
+        words = ["gradcheck-harness", "verify", "--candidate", args.candidate,
+                 "--profile", profile, "--seed", str(args.seed)]  # fmt: skip
         if args.examples is not None:
-            command += f" --examples {args.examples}"
-        if args.fast:
-            command += " --fast"
+            words += ["--examples", str(args.examples)]
+        command = shlex.join(words + _boundary_words(args, seed))
     run = Run(
         candidate=args.candidate,
         seed=args.seed,
@@ -291,58 +383,78 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
         cases=tuple(result.cases),
         passed=result.passed,
         command=command,
+        judged=result.judged,
     )
-    report_dir = write_report(run, Path(args.report_dir))
-    return _finish(console, args.candidate, result.cases, result.examples, result.seconds,
-                   report_dir)  # fmt: skip
+    return _finish(console, run, result.seconds, args.report_dir)
+
+
+def _positive(value: float, flag: str) -> float:
+    if not value > 0:
+        raise HarnessError(f"{flag} must be a positive number of seconds, got {value}")
+    return value
 
 
 def _convention_given(args: argparse.Namespace) -> bool:
     return bool(args.half or args.reduction != "mean" or args.l2)
 
 
-def _convention_flags(args: argparse.Namespace) -> str:
+def _convention_words(args: argparse.Namespace) -> list[str]:
     """--half / --reduction / --l2 as given, for a reproduce line."""
-    flags = " --half" if args.half else ""
-    flags += f" --reduction {args.reduction}" if args.reduction != "mean" else ""
-    return flags + (f" --l2 {args.l2!r}" if args.l2 else "")
+    words = ["--half"] if args.half else []
+    words += ["--reduction", args.reduction] if args.reduction != "mean" else []
+    return words + (["--l2", repr(args.l2)] if args.l2 else [])
 
 
-def _audited(args: argparse.Namespace) -> Backward:
-    function = load_candidate(args.target)
-    if args.layout == "columns":
-        return function
+def _audited(args: argparse.Namespace) -> Candidate:
+    """The target, loaded in its worker and adapted there to the plug-in contract."""
+    adapter: Any = None
     if args.layout == "rows":
-        return from_rows(function)
-    spec = _spec(args)
-    return from_flat(function, spec.sizes, spec.activations, spec.loss, l2=spec.l2)
+        adapter = functools.partial(from_rows)
+    elif args.layout == "flat":
+        spec = _spec(args)
+        adapter = functools.partial(from_flat, sizes=spec.sizes, activations=spec.activations,
+                                    loss=spec.loss, l2=spec.l2)  # fmt: skip
+    return load_candidate(args.target, isolation=args.isolation, adapter=adapter,
+                          memory_limit=args.memory_limit)  # fmt: skip
 
 
 def _audit(args: argparse.Namespace, console: Console) -> int:
-    backward = _audited(args)
-    front = f"audit {args.target}" + (
-        f" --layout {args.layout}" if args.layout != "columns" else ""
-    )
     if args.examples < 1:
         raise HarnessError(f"--examples must be a positive int, got {args.examples}")
+    timeout = _positive(args.timeout, "--timeout")
+    check_report_dir(Path(args.report_dir))
+    candidate = _audited(args)
+    front_words = ["audit", args.target]
+    if args.layout != "columns":
+        front_words += ["--layout", args.layout]
+    front = shlex.join(front_words)
     start = time.perf_counter()
     mode = "fast" if args.fast else "full"
+    seed = _fast_seed(args)
     if args.problem_seed is not None:
-        report = check(backward, _single_problem(args), timeout=args.timeout, name=args.target,
-                       front=front, mode=mode)  # fmt: skip
+        report = check(candidate, _single_problem(args), timeout=timeout, name=args.target,
+                       front=front, mode=mode, fast_seed=seed)  # fmt: skip
         cases: tuple[CaseResult, ...] = (report.case,)
-        examples = 1
+        examples = judged = 1
         command = report.case.reproduce
     else:
         family = None
         supports: dict[str, Any] | None = None
+        words = ["gradcheck-harness", *front_words,
+                 "--examples", str(args.examples), "--seed", str(args.seed)]  # fmt: skip
         if args.sizes is not None:
             family = _spec(args)
+            words += ["--sizes", ",".join(map(str, family.sizes)),
+                      "--activations", ",".join(family.activations),
+                      "--loss", family.loss.name]  # fmt: skip
         elif args.activations is not None or args.loss is not None or _convention_given(args):
             supports = {"l2": (args.l2,)}
             if args.activations is not None:
                 supports["activations"] = args.activations
+                words += ["--activations", ",".join(args.activations)]
             losses = (args.loss,) if args.loss is not None else LOSSES
+            if args.loss is not None:
+                words += ["--loss", args.loss]
             supports["losses"] = tuple(
                 Loss(name, half=args.half and name == "mse", reduction=args.reduction)
                 for name in losses
@@ -351,24 +463,13 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
             console,
             args.examples,
             lambda progress: audit(
-                backward, spec=family, examples=args.examples, seed=args.seed,
-                supports=supports, timeout=args.timeout, name=args.target, front=front,
-                progress=progress, mode=mode,
+                candidate, spec=family, examples=args.examples, seed=args.seed,
+                supports=supports, timeout=timeout, name=args.target, front=front,
+                progress=progress, mode=mode, fast_seed=seed,
             ),
         )  # fmt: skip
-        cases, examples = audited.cases, audited.examples
-        command = f"gradcheck-harness {front} --examples {args.examples} --seed {args.seed}"
-        if family is not None:
-            command += (f" --sizes {','.join(map(str, family.sizes))} --activations "
-                        f"{shlex.quote(','.join(family.activations))} "
-                        f"--loss {family.loss.name}")  # fmt: skip
-        elif args.activations is not None:
-            command += f" --activations {shlex.quote(','.join(args.activations))}"
-        if args.loss is not None and family is None:
-            command += f" --loss {args.loss}"
-        command += _convention_flags(args)
-        if args.fast:
-            command += " --fast"
+        cases, examples, judged = audited.cases, audited.examples, audited.judged
+        command = shlex.join(words + _convention_words(args) + _boundary_words(args, seed))
     seconds = time.perf_counter() - start
     run = Run(
         candidate=args.target,
@@ -378,9 +479,9 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
         cases=cases,
         passed=all(c.passed for c in cases[:1]),
         command=command,
+        judged=judged,
     )
-    report_dir = write_report(run, Path(args.report_dir))
-    return _finish(console, args.target, cases, examples, seconds, report_dir)
+    return _finish(console, run, seconds, args.report_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,6 @@ the candidate differs there, never a mismatch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -20,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from harness.network import Array
+from harness.plain import Foreign, Unusable, read_output
 from harness.sources import closed_form, finite_diff, symbolic
 from harness.spec import Problem
 from harness.tolerance import DEFAULT_MODEL, EPS, ErrorModel, backprop_bound, half_ulp
@@ -48,6 +48,8 @@ STATUSES: Final = (
     "count",
     "raises",
     "timeout",
+    "crashed",
+    "memory",
     "mutates_inputs",
     "nondeterministic",
     "source-disagreement",
@@ -180,27 +182,13 @@ def _index_text(index: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(i) for i in index) + "]"
 
 
-def _tensor_pairs(output: Any, depth: int) -> tuple[list[tuple[Any, Any]] | None, str | None]:
-    """The candidate's [(dW, db), ...], or why it is not one."""
-    if isinstance(output, np.ndarray) or not isinstance(output, Sequence):
-        return None, f"returned {type(output).__name__}, expected a list of {depth} (dW, db) pairs"
-    if len(output) != depth:
-        return None, f"returned {len(output)} layer(s) of gradients, expected {depth}"
-    pairs: list[tuple[Any, Any]] = []
-    for l, pair in enumerate(output, start=1):
-        if isinstance(pair, np.ndarray) or not isinstance(pair, Sequence) or len(pair) != 2:
-            return None, f"layer {l}: expected a pair (dW{l}, db{l}), got {type(pair).__name__}"
-        pairs.append((pair[0], pair[1]))
-    return pairs, None
-
-
 def compare(
     problem: Problem, candidate_output: Any, sources: SourceValues
 ) -> tuple[TensorRecord, ...]:
     """One record per (layer, tensor), or a single whole-call record when the output is unusable."""
-    pairs, problem_text = _tensor_pairs(candidate_output, problem.spec.depth)
-    if pairs is None:
-        return (TensorRecord(None, None, "count", f"candidate {problem_text}"),)
+    pairs = read_output(candidate_output, problem.spec.depth)  # as a worker reads it
+    if isinstance(pairs, Unusable):
+        return (TensorRecord(None, None, "count", f"candidate {pairs.text}"),)
     records = []
     for l, ((cW, cb), shapes) in enumerate(zip(pairs, problem.spec.param_shapes), start=1):
         for k, (param, value, shape) in enumerate(zip("Wb", (cW, cb), shapes)):
@@ -218,10 +206,11 @@ def _compare_tensor(
 ) -> TensorRecord:
     where = f"layer {layer} d{param}"
     size = int(np.prod(shape))
-    if type(value) is not np.ndarray:  # subclasses (np.matrix, masked arrays) index differently
+    if type(value) is not np.ndarray:  # harness.plain: not a plain numeric ndarray
+        kind = value.type_name if isinstance(value, Foreign) else type(value).__name__
         return TensorRecord(
             layer, param, "dtype",
-            f"{where}: candidate returned {type(value).__name__}, expected a plain numpy.ndarray "
+            f"{where}: candidate returned {kind}, expected a plain numpy.ndarray "
             f"of dtype float64 and shape {shape}",
             shape=shape, total=size,
         )  # fmt: skip

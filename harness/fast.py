@@ -59,7 +59,6 @@ from typing import Any, Final
 
 import numpy as np
 
-from harness.candidate import contract_arguments
 from harness.compare import Entry
 from harness.errors import ArrayDtypeError, ArrayShapeError, HarnessError, NonFiniteError
 from harness.network import Array
@@ -339,26 +338,33 @@ def fast_check(
     ``[(dW1, db1), ...]``) on ``problem``: one random direction in pieces, group testing on
     failure.
 
-    The candidate is called once on copies of the problem's arrays, before v is drawn; what it
-    raises propagates. Malformed gradients raise a `HarnessError` (`harness.audit.check` with
-    ``mode="fast"`` turns them into findings instead).
+    The candidate is called once, in a worker process, on copies of the problem's arrays, before
+    v is drawn; if it raises, times out or crashes, a `HarnessError` says so. Malformed
+    gradients raise a `HarnessError` (`harness.check` with ``mode="fast"`` turns them into
+    findings instead).
     """
     if not isinstance(problem, Problem):
         raise HarnessError(f"problem must be a harness.Problem, got {type(problem).__name__}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise HarnessError(f"seed must be an int, got {seed!r}")
     if callable(candidate):
-        params = [(np.array(W), np.array(b)) for W, b in problem.params]
-        args, kwargs = contract_arguments(
-            candidate, problem, params, np.array(problem.X), np.array(problem.Y)
-        )
-        candidate = candidate(*args, **kwargs)
+        candidate = _called(candidate, problem)
     grads = gradients_of(candidate, problem)
     start = time.perf_counter()
     with one_blas_thread():  # dozens of small GEMMs: see harness.threads
         result = _fast(grads, problem, int(seed))
     seconds = time.perf_counter() - start
     return FastResult(*result, seconds=seconds, seed=int(seed))
+
+
+def _called(backward: Callable[..., Any], problem: Problem) -> Any:
+    """The output of one call of ``backward`` in a worker process (`harness.candidate`)."""
+    from harness.candidate import as_candidate, call_candidate  # the boundary, when needed
+
+    call = call_candidate(as_candidate(backward), problem, repeat=False, unsupported_ok=False)
+    if call.output is None:
+        raise HarnessError(call.records[0].detail)
+    return call.output
 
 
 def _fast(

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.audit import AuditReport, CheckReport, audit, check
+from harness.auditing import AuditReport, CheckReport, audit, check
 from harness.candidate import Backward
 from harness.case import CaseResult
 from harness.report import Run, write_report

@@ -39,6 +39,7 @@ import numpy as np
 from harness._version import __version__
 from harness.case import CaseResult
 from harness.compare import TensorRecord
+from harness.errors import HarnessError
 from harness.report_html import (
     case_titles,
     index_text,
@@ -50,7 +51,9 @@ from harness.report_html import (
 
 __all__ = [
     "SCHEMA_VERSION",
+    "ReportDirError",
     "Run",
+    "check_report_dir",
     "json_safe",
     "new_run_dir",
     "point_latest",
@@ -81,6 +84,37 @@ class Run:
     cases: tuple[CaseResult, ...]
     passed: bool
     command: str
+    judged: int | None = None  # examples judged (None: every one, e.g. a single problem)
+
+    @property
+    def judged_text(self) -> str:
+        judged = self.examples if self.judged is None else self.judged
+        return f"{judged} of {self.examples} judged"
+
+
+class ReportDirError(HarnessError, OSError):
+    """A report directory that cannot take a report (found before the run starts)."""
+
+
+def check_report_dir(root: Path) -> None:
+    """Raise `ReportDirError` naming the cause if ``root`` cannot take a new run directory:
+    it is a file, it cannot be written, or its ``latest`` is a real directory."""
+    existing = root
+    while not existing.exists():
+        if existing.is_symlink():  # a dangling link
+            raise ReportDirError(f"report directory {root} is a broken symlink; remove it")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ReportDirError(f"report directory {root}: {existing} is a file, not a directory; "
+                             f"pass --report-dir to another place")  # fmt: skip
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ReportDirError(f"report directory {root}: {existing} is not writable; "
+                             f"pass --report-dir to a writable place")  # fmt: skip
+    latest = root / "latest"
+    if latest.exists() and not latest.is_symlink():
+        raise ReportDirError(f"{latest} is a real {'directory' if latest.is_dir() else 'file'}, "
+                             f"where the harness keeps a symlink to the newest run; move it "
+                             f"away or pass another --report-dir")  # fmt: skip
 
 
 def write_report(run: Run, root: Path | str = "reports") -> Path:
@@ -189,6 +223,7 @@ def summary_json(run: Run) -> str:
         "seed": run.seed,
         "profile": run.profile,
         "examples": run.examples,
+        "judged": run.examples if run.judged is None else run.judged,
         "passed": run.passed,
         "verdict": verdict(run),
         "command": run.command,
@@ -280,7 +315,7 @@ def summary_markdown(run: Run) -> str:
         "",
         f"- candidate: `{run.candidate}`",
         f"- verdict: {_verdict_line(run)}",
-        f"- examples: {run.examples} (profile {run.profile})",
+        f"- examples: {run.examples}, {run.judged_text} (profile {run.profile})",
         f"- seed: {run.seed}",
         "",
         "Reproduce the run:",

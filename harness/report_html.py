@@ -331,6 +331,7 @@ def render_html(run: Run) -> str:
         f"<title>gradcheck {_e(v)}: {_e(run.candidate)}</title><style>{_CSS}</style></head>"
         f'<body><h1>gradcheck report <span class="badge {v.replace(" ", "-")}">{_e(v)}</span>'
         f"</h1><p>Candidate: <code>{_e(run.candidate)}</code> · examples: {run.examples} "
+        f"({_e(run.judged_text)}) "
         f"(profile {_e(run.profile)}) · seed: {run.seed}</p>"
         f"<p>Reproduce the run:</p><pre>{_e(run.command)}</pre>{_legend()}{cases}"
         "</body></html>\n"

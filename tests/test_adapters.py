@@ -29,7 +29,7 @@ from harness.adapters import (
     from_rows,
     from_torch,
 )
-from harness.audit import audit
+from harness.auditing import audit
 from harness.campaign import check_case
 from harness.case import CaseResult
 from harness.network import ACTIVATIONS, LOSSES

@@ -12,7 +12,7 @@ Four surfaces:
   Lists (or any non-ndarray) returned instead of arrays are **rejected**, not converted:
   `harness.compare._compare_tensor` requires a float64 ``numpy.ndarray`` of exactly the
   parameter's shape, so ``[[...], ...]`` is a ``dtype`` record — reported as a Finding of kind
-  ``"shape"`` (`harness.audit` maps both the ``shape`` and ``dtype`` statuses to ``"shape"``)
+  ``"shape"`` (`harness.auditing` maps both the ``shape`` and ``dtype`` statuses to ``"shape"``)
   with the detail "candidate returned list, expected a plain numpy.ndarray of dtype float64 ...".
   Likewise a float32 gradient is a ``"shape"`` finding naming the dtype.
 - ``cli``: ``harness.cli.main(argv)`` must exit 2 (returned, or SystemExit(2) from argparse),

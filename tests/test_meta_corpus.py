@@ -39,7 +39,7 @@ from meta.corpus import CORPUS, DIAGNOSES, STYLES, Entry
 
 import harness
 from harness import CheckReport, NetworkSpec, Problem
-from harness.audit import KINDS
+from harness.auditing import KINDS
 
 #: A wrong backprop may overflow or divide by zero (the NaN of bce_unsimplified_saturates is its
 #: bug); numpy's warnings from the corpus modules are noise here, the findings say it.

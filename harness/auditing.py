@@ -23,6 +23,8 @@ check confirms it.
 from __future__ import annotations
 
 import json
+import secrets
+import shlex
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,12 +35,13 @@ from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
 from harness.campaign import MODES, PROFILES, Profile, Progress, check_case, fast_case, run_campaign
-from harness.candidate import Backward
+from harness.candidate import Backward, Candidate, as_candidate
 from harness.case import CaseResult
 from harness.compare import Entry, TensorRecord
 from harness.errors import HarnessError
 from harness.fast import FastResult
-from harness.report import Run, write_report
+from harness.isolation import DEFAULT_MEMORY_LIMIT
+from harness.report import Run, check_report_dir, write_report
 from harness.spec import NetworkSpec, Problem
 from harness.strategies import problems
 from harness.support import Support, parse_support
@@ -55,6 +58,8 @@ KINDS: Final = (
     "mutates_inputs",
     "nondeterministic",
     "timeout",
+    "crashed",
+    "memory",
 )
 _KIND_OF_STATUS: Final = {
     "mismatch": "value",
@@ -66,6 +71,8 @@ _KIND_OF_STATUS: Final = {
     "mutates_inputs": "mutates_inputs",
     "nondeterministic": "nondeterministic",
     "timeout": "timeout",
+    "crashed": "crashed",
+    "memory": "memory",
 }
 #: Rows of worst entries a message shows (pytest's approx shows a few, never whole matrices).
 SHOWN: Final = 3
@@ -214,6 +221,7 @@ class AuditReport:
     examples: int
     report_path: Path | None
     mode: str = "full"
+    judged: int = 0  # examples the candidate was judged on (the rest lay outside its support)
 
     @property
     def minimal(self) -> CaseResult | None:
@@ -237,6 +245,7 @@ class AuditReport:
             {
                 "passed": self.passed,
                 "examples": self.examples,
+                "judged": self.judged,
                 "mode": self.mode,
                 "minimal_spec": None if self.minimal_spec is None else repr(self.minimal_spec),
                 "findings": [f.as_dict() for f in self.findings],
@@ -251,15 +260,9 @@ class AuditReport:
         where = f"; report: {self.report_path}" if self.report_path else ""
         if self.minimal is None:
             how = " along one random direction each (fast mode)" if self.mode == "fast" else ""
-            return f"passed: {self.examples} examples agree with the sources{how}{where}"
+            return (f"passed: {self.judged} of {self.examples} examples judged, all agree with the "
+                    f"sources{how}{where}")  # fmt: skip
         return f"{CheckReport(self.minimal)}\n(after {self.examples} examples{where})"
-
-
-def _name_of(backward: Backward) -> str:
-    backward = getattr(backward, "__wrapped__", backward)  # an adapter names the user's function
-    module = getattr(backward, "__module__", None) or "?"
-    name = getattr(backward, "__qualname__", None) or type(backward).__name__
-    return f"{module}:{name}"
 
 
 def _positive_timeout(timeout: float) -> float:
@@ -287,38 +290,78 @@ def _mode(mode: str) -> str:
     return mode
 
 
+def _memory_limit(limit: int | None) -> int | None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise HarnessError(
+            f"memory_limit must be a positive number of bytes or None (no cap), got {limit!r}"
+        )
+    return limit
+
+
+def _fast_seed(seed: int | None) -> int:
+    """The seed of fast mode's random direction: from the OS unless given. A fixed public
+    seed would let a candidate place errors that cancel along the one direction checked."""
+    if seed is None:
+        return secrets.randbits(32)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise HarnessError(f"fast_seed must be a non-negative int or None, got {seed!r}")
+    return seed
+
+
+def _judge(mode: str, fast_seed: int | None) -> Any:
+    if _mode(mode) != "fast":
+        return check_case
+    seed = _fast_seed(fast_seed)
+
+    def fast(*args: Any, **kwargs: Any) -> CaseResult:
+        return fast_case(*args, seed=seed, **kwargs)
+
+    return fast
+
+
 def check(
-    backward: Backward,
+    backward: Backward | Candidate,
     problem: Problem,
     *,
     timeout: float = 30.0,
     name: str | None = None,
     front: str | None = None,
     mode: str = "full",
+    isolation: str = "process",
+    memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+    fast_seed: int | None = None,
 ) -> CheckReport:
     """Check ``backward`` on one explicit problem (deterministic); ``mode="fast"``: one random
-    direction first (see the module docstring)."""
-    if not callable(backward):
-        raise HarnessError(f"backward must be callable, got {type(backward).__name__}")
+    direction first, seeded by ``fast_seed`` (default: from the OS; see the module docstring).
+
+    ``isolation="process"`` runs the candidate in a worker process (`harness.candidate`);
+    ``"inline"`` in this process, unsafe, for stepping through it in a debugger.
+    """
     if not isinstance(problem, Problem):
         raise HarnessError(f"problem must be a harness.Problem, got {type(problem).__name__}")
-    candidate = _optional_text(name, "name") or _name_of(backward)
+    name = _optional_text(name, "name")
     front = _optional_text(front, "front")
-    judge = fast_case if _mode(mode) == "fast" else check_case
+    judge = _judge(mode, fast_seed)
+    seconds = _positive_timeout(timeout)
+    loaded = as_candidate(backward, isolation, _memory_limit(memory_limit))
+    candidate = name or loaded.name
     case = judge(
-        backward,
+        loaded,
         problem,
         candidate,
-        timeout=_positive_timeout(timeout),
+        timeout=seconds,
         unsupported_ok=False,
-        front=front or f"audit {candidate}",
+        front=front or shlex.join(["audit", candidate]),
     )
     return CheckReport(case)
 
 
-def _supported(backward: Backward, supports: Mapping[str, Any] | None) -> Support:
-    declared = supports if supports is not None else getattr(backward, "supports", None)
-    return parse_support(declared)  # None: the defaults; anything not a mapping: a typed error
+def _supported(candidate: Candidate, supports: Mapping[str, Any] | None) -> Support:
+    if supports is not None:
+        return parse_support(supports)  # anything not a mapping: a typed error
+    if isinstance(candidate.support, BaseException):  # its own `supports` did not parse
+        raise candidate.support
+    return candidate.support  # type: ignore[no-any-return]
 
 
 @st.composite
@@ -338,7 +381,7 @@ def _strategy(
 
 
 def audit(
-    backward: Backward,
+    backward: Backward | Candidate,
     *,
     spec: NetworkSpec | None = None,
     examples: int = 100,
@@ -350,42 +393,50 @@ def audit(
     front: str | None = None,
     progress: Progress | None = None,
     mode: str = "full",
+    isolation: str = "process",
+    memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+    fast_seed: int | None = None,
 ) -> AuditReport:
     """A Hypothesis campaign against ``backward``; a failure is shrunk to the smallest case.
 
     Architectures: ``spec``'s family (its depth, activations and loss, widths up to its own), or
     every architecture of the default profile restricted to the declared support. With
-    ``report_dir`` the three report files are written there. ``mode="fast"`` checks each
-    example along one random direction first (see the module docstring).
+    ``report_dir`` the three report files are written there (the directory is checked before
+    the campaign starts). ``mode="fast"`` checks each example along one random direction first,
+    seeded by ``fast_seed`` (default: from the OS). ``isolation`` and ``memory_limit``: see
+    `check`. A campaign that judged nothing raises `harness.campaign.NothingCheckedError`.
     """
-    if not callable(backward):
-        raise HarnessError(f"backward must be callable, got {type(backward).__name__}")
     if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
         raise HarnessError(f"examples must be a positive int, got {examples!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise HarnessError(f"seed must be an int, got {seed!r}")
     if spec is not None and not isinstance(spec, NetworkSpec):
         raise HarnessError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
-    support = _supported(backward, supports)
     seconds = _positive_timeout(timeout)
-    candidate = _optional_text(name, "name") or _name_of(backward)
+    name = _optional_text(name, "name")
     front = _optional_text(front, "front")
+    judge = _judge(mode, fast_seed)
+    if report_dir is not None:
+        check_report_dir(Path(report_dir))
+    loaded = as_candidate(backward, isolation, _memory_limit(memory_limit))
+    support = _supported(loaded, supports)
+    candidate = name or loaded.name
     profile = PROFILES["default"]
-    judge = fast_case if _mode(mode) == "fast" else check_case
 
-    def check_one(problem: Problem) -> CaseResult:
+    def check_one(problem: Problem, fresh: bool = False) -> CaseResult:
         inside = support.covers(problem.spec)
-        return judge(
-            backward,
+        return judge(  # type: ignore[no-any-return]
+            loaded,
             problem,
             candidate,
             timeout=seconds,
             unsupported_ok=not inside,
-            front=front or f"audit {candidate}",
+            front=front or shlex.join(["audit", candidate]),
+            fresh=fresh,
         )
 
     result = run_campaign(
-        backward,
+        loaded,
         candidate=candidate,
         profile=profile,
         seed=seed,
@@ -404,6 +455,7 @@ def audit(
             cases=tuple(result.cases),
             passed=result.passed,
             command=f"audit({candidate}, examples={examples}, seed={seed}, mode={mode!r})",
+            judged=result.judged,
         )
         path = write_report(run, Path(report_dir))
-    return AuditReport(tuple(result.cases), result.examples, path, mode)
+    return AuditReport(tuple(result.cases), result.examples, path, mode, result.judged)

@@ -1,0 +1,251 @@
+"""The candidate's side of the plug-in boundary: what runs where the candidate runs.
+
+In a worker process (`harness.isolation`) these functions are the only harness code called: the
+worker loads the candidate (`load`), then calls it once per task (`call`) and sends back plain
+records — a `Loaded`, a `Returned` holding `harness.plain` copies, or a `Raised`. Nothing of the
+candidate's own objects crosses back. With ``isolation="inline"`` the same functions run in the
+harness's own process. This module imports only numpy at its top, so a worker starts quickly;
+`harness.support` is imported only to parse a declared ``supports``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import resource
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.plain import Plain, describe, read_output
+
+__all__ = [
+    "Loaded",
+    "Pickled",
+    "Raised",
+    "Returned",
+    "Target",
+    "call",
+    "limit_memory",
+    "load",
+    "resolve",
+]
+
+Backward = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A candidate named ``PATH.py:FUNC`` or ``module:FUNC``, imported only inside the worker;
+    ``adapter`` (picklable: a `functools.partial` of a `harness.adapters` function) wraps it."""
+
+    name: str
+    adapter: Callable[[Backward], Backward] | None = None
+
+
+@dataclass(frozen=True)
+class Pickled:
+    """A callable handed over from Python (a closure, a lambda, a notebook cell), cloudpickled."""
+
+    data: bytes
+
+
+Source = Target | Pickled
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A loaded candidate: who it is and what it declares (``support`` a `harness.Support`,
+    or the typed error its ``supports`` attribute raised)."""
+
+    pid: int
+    name: str
+    support: Any
+    keywords: bool
+
+
+@dataclass(frozen=True)
+class LoadFailed:
+    """Why the candidate could not be loaded (completes "could not load <name>: ...")."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Returned:
+    """The candidate returned: its output read once (`harness.plain`), and the inputs it
+    modified in place."""
+
+    output: Plain
+    mutated: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Raised:
+    """The candidate raised (any BaseException: SystemExit and KeyboardInterrupt included)."""
+
+    text: str  # "TypeName: first line of the message"
+    where: str  # "file.py:12", or ""
+    not_implemented: bool
+    memory: bool
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+class _LoadError(Exception):
+    pass
+
+
+def _module_name_for(path: Path) -> tuple[Path, str]:
+    """(directory to put on sys.path, dotted module name) for a .py file, as pytest imports a
+    test file: inside a package, the package root goes on sys.path, so relative imports work."""
+    parts = [path.stem]
+    directory = path.parent
+    while (directory / "__init__.py").is_file():
+        parts.insert(0, directory.name)
+        directory = directory.parent
+    return directory, ".".join(parts)
+
+
+def import_target(target: str) -> Backward:
+    """The function named by ``PATH.py:FUNC`` or ``module:FUNC`` (imports candidate code)."""
+    location, _, name = target.rpartition(":")
+    if location.endswith(".py"):
+        path = Path(location).resolve()
+        root, module_name = _module_name_for(path)
+        if str(root) not in sys.path:
+            sys.path.insert(0, str(root))
+        existing = sys.modules.get(module_name)
+        if existing is not None and Path(getattr(existing, "__file__", "") or "").resolve() != path:
+            del sys.modules[module_name]
+    else:
+        module_name = location
+    try:
+        module = importlib.import_module(module_name)
+    except BaseException as error:  # SystemExit and KeyboardInterrupt at import too
+        frames = traceback.extract_tb(error.__traceback__)
+        at = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+        raise _LoadError(f"importing it raised {describe(error)}{at}") from None
+    function = getattr(module, name, None)
+    if function is None:
+        public = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
+        raise _LoadError(f"it has no function {name!r}; callables there: "
+                         f"{', '.join(public) or 'none'}")  # fmt: skip
+    if not callable(function):
+        raise _LoadError(f"{name} is a {type(function).__name__}, not a function")
+    return function  # type: ignore[no-any-return]
+
+
+def resolve(source: Source) -> Backward:
+    """The callable a source names (imports or unpickles candidate code)."""
+    if isinstance(source, Pickled):
+        import cloudpickle
+
+        try:
+            function = cloudpickle.loads(source.data)
+        except BaseException as error:
+            raise _LoadError(f"unpickling it in the worker raised {describe(error)}") from None
+        if not callable(function):
+            raise _LoadError(f"it unpickled to a {type(function).__name__}, not a callable")
+        return function  # type: ignore[no-any-return]
+    function = import_target(source.name)
+    return function if source.adapter is None else source.adapter(function)
+
+
+def name_of(backward: Backward) -> str:
+    """``module:qualname`` of the user's function (an adapter names the function it wraps)."""
+    backward = getattr(backward, "__wrapped__", backward)
+    module = getattr(backward, "__module__", None) or "?"
+    name = getattr(backward, "__qualname__", None) or type(backward).__name__
+    return f"{module}:{name}"
+
+
+def declaration(backward: Backward) -> tuple[Any, bool]:
+    """(the parsed ``supports`` or the typed error it raised, whether it takes the convention
+    keywords ``half=``, ``reduction=``, ``l2=``)."""
+    declared = getattr(backward, "supports", None)
+    keywords = isinstance(declared, Mapping) and declared.get("keywords") is True
+    from harness.errors import HarnessError
+    from harness.support import parse_support
+
+    try:
+        return parse_support(declared), keywords
+    except HarnessError as error:
+        return error, keywords
+
+
+#: Candidates loaded in this process, by key.
+loaded: dict[str, Backward] = {}
+
+
+def load(key: str, source: Source) -> Loaded | LoadFailed:
+    """Load the candidate into this process (once per key) and say what it declares."""
+    try:
+        backward = loaded[key] if key in loaded else resolve(source)
+        name = name_of(backward)
+        support, keywords = declaration(backward)
+    except _LoadError as error:
+        return LoadFailed(str(error))
+    except BaseException as error:  # a hostile attribute or __getattr__
+        return LoadFailed(f"reading it raised {describe(error)}")
+    loaded[key] = backward
+    return Loaded(os.getpid(), name, support, keywords)
+
+
+# --- calling -------------------------------------------------------------------------------------
+
+
+def _mutated(
+    names: tuple[str, ...], given: tuple[np.ndarray, ...], kept: tuple[np.ndarray, ...]
+) -> tuple[str, ...]:
+    return tuple(
+        name
+        for name, new, old in zip(names, given, kept, strict=True)
+        if new.shape != old.shape or not np.array_equal(new, old, equal_nan=True)
+    )
+
+
+def call(
+    key: str,
+    source: Source,
+    params: list[tuple[np.ndarray, np.ndarray]],
+    X: np.ndarray,
+    Y: np.ndarray,
+    activations: list[str],
+    loss: str,
+    keywords: dict[str, Any],
+) -> Returned | Raised:
+    """Call the candidate once on these arrays (its own copies) and read what it returned."""
+    backward = loaded.get(key)
+    if backward is None:  # a replaced worker: load again (inside this call's deadline)
+        again = load(key, source)
+        if isinstance(again, LoadFailed):
+            return Raised(f"could not load it again: {again.text}", "", False, False)
+        backward = loaded[key]
+    names = (*tuple(n for l in range(1, len(params) + 1) for n in (f"W{l}", f"b{l}")), "X", "Y")
+    given = (*(a for pair in params for a in pair), X, Y)
+    kept = tuple(np.array(a) for a in given)
+    try:
+        output = backward(params, X, Y, activations, loss, **keywords)
+        plain = read_output(output, len(params))
+    except BaseException as error:  # even SystemExit and KeyboardInterrupt: a finding
+        frames = traceback.extract_tb(error.__traceback__)
+        where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        memory = isinstance(error, MemoryError)
+        return Raised(describe(error), where, isinstance(error, NotImplementedError), memory)
+    return Returned(plain, _mutated(names, given, kept))
+
+
+def limit_memory(limit: int | None) -> None:
+    """Worker initializer: cap the address space at ``limit`` bytes (None: no cap), and leave
+    Ctrl-C to the harness (it stops the worker itself)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if limit is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
