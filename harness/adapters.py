@@ -77,6 +77,38 @@ def _declare(backward: Callable[..., Any], supports: dict[str, tuple[Any, ...]])
     return cast(AdaptedBackward, backward)
 
 
+class _Remade:
+    """An adapted backward that crosses to the worker process (`harness.isolation`) as the call
+    that made it, ``factory(*args, **kwargs)``, not as its state: torch's and jax's adapters keep
+    a lock, built modules and jit-compiled functions that cannot be pickled (and jax's float64
+    switch must be set in the worker too). The user's own functions in ``args`` travel by value
+    (cloudpickle)."""
+
+    def __init__(
+        self,
+        backward: Callable[..., Any],
+        declared: dict[str, tuple[Any, ...]],
+        factory: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        self.__wrapped__ = backward  # harness.worker.name_of names the wrapped function
+        self.supports = declared
+        self._recipe = (factory, args, kwargs)
+
+    def __call__(
+        self, params: Params, X: Array, Y: Array, activations: Sequence[str], loss: str
+    ) -> Any:
+        return self.__wrapped__(params, X, Y, activations, loss)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_remake, self._recipe)
+
+
+def _remake(factory: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return factory(*args, **kwargs)
+
+
 def _support(
     supports: Mapping[str, Sequence[str]] | None, who: str, *, everything: bool = False
 ) -> dict[str, tuple[Any, ...]]:
@@ -360,7 +392,10 @@ def from_torch(
                 for linear in linears
             ]
 
-    return _declare(backward, declared)
+    return cast(
+        AdaptedBackward,
+        _Remade(backward, declared, from_torch, (module_factory,), {"supports": supports}),
+    )
 
 
 # --- jax.grad ------------------------------------------------------------------------------------
@@ -459,4 +494,7 @@ def from_jax(
         out = grad(jax_params, jnp.asarray(X), jnp.asarray(Y))
         return [(np.array(dW), np.array(db)) for dW, db in out]
 
-    return _declare(backward, declared)
+    remade = _Remade(
+        backward, declared, from_jax, (loss_fn,), {"activations": activations, "loss": loss}
+    )
+    return cast(AdaptedBackward, remade)

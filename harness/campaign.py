@@ -281,7 +281,7 @@ def run_campaign(
         result = check(problem)
         latest[repr(problem)] = result
         if _judged(result):
-            state["judged"] += 1
+            state["judged"] += not state["shrinking"]  # like examples: shrink attempts aside
         elif not unjudged:
             unjudged.append(next(r.detail for r in result.records if r.status == "unsupported"))
         if progress is not None:

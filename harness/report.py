@@ -87,9 +87,12 @@ class Run:
     judged: int | None = None  # examples judged (None: every one, e.g. a single problem)
 
     @property
+    def judged_count(self) -> int:
+        return self.examples if self.judged is None else self.judged
+
+    @property
     def judged_text(self) -> str:
-        judged = self.examples if self.judged is None else self.judged
-        return f"{judged} of {self.examples} judged"
+        return f"{self.judged_count} of {self.examples} judged"
 
 
 class ReportDirError(HarnessError, OSError):
@@ -223,7 +226,7 @@ def summary_json(run: Run) -> str:
         "seed": run.seed,
         "profile": run.profile,
         "examples": run.examples,
-        "judged": run.examples if run.judged is None else run.judged,
+        "judged": run.judged_count,
         "passed": run.passed,
         "verdict": verdict(run),
         "command": run.command,
@@ -315,7 +318,7 @@ def summary_markdown(run: Run) -> str:
         "",
         f"- candidate: `{run.candidate}`",
         f"- verdict: {_verdict_line(run)}",
-        f"- examples: {run.examples}, {run.judged_text} (profile {run.profile})",
+        f"- examples: {run.examples}, judged: {run.judged_count} (profile {run.profile})",
         f"- seed: {run.seed}",
         "",
         "Reproduce the run:",

@@ -130,7 +130,17 @@ def import_target(target: str) -> Backward:
     try:
         module = importlib.import_module(module_name)
     except BaseException as error:  # SystemExit and KeyboardInterrupt at import too
-        frames = traceback.extract_tb(error.__traceback__)
+        if isinstance(error, ModuleNotFoundError) and error.name == module_name:
+            raise _LoadError(
+                f"there is no module {module_name!r} on the path (the current directory and "
+                f"PYTHONPATH); name the file instead: path/to/{module_name.replace('.', '/')}.py:"
+                f"{name}"
+            ) from None
+        frames = [
+            frame
+            for frame in traceback.extract_tb(error.__traceback__)
+            if not frame.filename.startswith("<frozen ")
+        ]
         at = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
         raise _LoadError(f"importing it raised {describe(error)}{at}") from None
     function = getattr(module, name, None)

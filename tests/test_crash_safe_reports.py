@@ -59,7 +59,7 @@ from harness.taylor import taylor_check
 REPO = Path(__file__).resolve().parents[1]
 FILES = ("summary.json", "summary.md", "report.html")
 JSON_KEYS = {
-    "schema_version", "versions", "candidate", "seed", "profile", "examples", "passed",
+    "schema_version", "versions", "candidate", "seed", "profile", "examples", "judged", "passed",
     "verdict", "command", "cases",
 }  # fmt: skip
 RUN_DIR = re.compile(r"\d{8}T\d{6}\.\d{3}Z-[0-9a-f]+")
