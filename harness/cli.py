@@ -29,7 +29,7 @@ from harness.candidate import ISOLATIONS, Candidate, CandidateError, load_candid
 from harness.case import CaseResult
 from harness.compare import TensorRecord
 from harness.errors import HarnessError
-from harness.isolation import DEFAULT_MEMORY_LIMIT
+from harness.isolation import DEFAULT_MEMORY_LIMIT, parse_memory
 from harness.network import LOSSES, REDUCTIONS
 from harness.report import Run, check_report_dir, write_report
 from harness.spec import Loss, NetworkSpec, Problem
@@ -111,25 +111,12 @@ def _add_fast_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
-
-
 def _memory(text: str) -> int | None:
     """``8G``, ``512M``, ``1073741824`` or ``none``."""
-    if text.strip().lower() == "none":
-        return None
-    number, unit = text.strip().upper().rstrip("B").rstrip("I"), ""
-    if number and number[-1] in _UNITS:
-        number, unit = number[:-1], number[-1]
     try:
-        value = int(float(number) * _UNITS[unit])
-    except ValueError:
-        value = 0
-    if value < 2**20:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a memory size of at least 1M, e.g. 4G, 512M or none"
-        )
-    return value
+        return parse_memory(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _non_negative_int(text: str) -> int:

@@ -53,6 +53,7 @@ __all__ = [
     "ProcessCandidate",
     "Worker",
     "close_all",
+    "parse_memory",
     "process_candidate",
 ]
 
@@ -67,6 +68,26 @@ LOAD_TIMEOUT: Final = 120.0
 KEPT: Final = 4
 #: BLAS and OpenMP pools of the worker: one thread (the harness judges on the other cores).
 _WORKER_ENV: Final = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+_UNITS: Final = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_memory(text: str) -> int | None:
+    """A memory limit in bytes from ``8G``, ``512M``, ``8GiB``, ``1073741824`` or ``none``
+    (None: no limit); `ValueError` names what was wrong."""
+    if text.strip().lower() == "none":
+        return None
+    number, unit = text.strip().upper().rstrip("B").rstrip("I"), ""
+    if number and number[-1] in _UNITS:
+        number, unit = number[:-1], number[-1]
+    try:
+        value = int(float(number) * _UNITS[unit])
+    except ValueError:
+        value = 0
+    if value < 2**20:
+        raise ValueError(f"{text!r} is not a memory size of at least 1M, e.g. 4G, 512M or none")
+    return value
 
 
 class LoadError(Exception):

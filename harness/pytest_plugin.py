@@ -11,6 +11,12 @@ agree on, where, the pattern it looks like, and the command that replays it; the
 report written. ``--gradcheck-report-dir DIR`` chooses where reports go (default ``reports``), and
 the terminal summary lists every report written during the session.
 
+The candidate runs in a worker process (`harness.isolation`), so nothing it does — patching
+``harness``, threads left running after a timeout, signals, ``os._exit`` — reaches pytest's
+process or changes the verdict of a later test. ``--gradcheck-isolation inline`` (or
+``isolation="inline"``) calls it in pytest's own process instead, to step through it in a
+debugger; ``--gradcheck-memory-limit`` sets the worker's address-space limit (``4G``, ``none``).
+
 This module imports pytest only for its hooks' type hints, so ``assert_backprop_correct`` can be
 used from any test runner.
 """
@@ -22,8 +28,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.auditing import AuditReport, CheckReport, audit, check
-from harness.candidate import Backward
+from harness.candidate import ISOLATIONS, Backward
 from harness.case import CaseResult
+from harness.isolation import DEFAULT_MEMORY_LIMIT, parse_memory
 from harness.report import Run, write_report
 from harness.spec import NetworkSpec, Problem
 
@@ -33,7 +40,14 @@ if TYPE_CHECKING:
 __all__ = ["GradientMismatch", "assert_backprop_correct"]
 
 #: Where reports go and which were written, set by the plugin when pytest configures it.
-_session: dict[str, Any] = {"report_dir": Path("reports"), "written": []}
+_session: dict[str, Any] = {
+    "report_dir": Path("reports"),
+    "written": [],
+    "isolation": "process",
+    "memory_limit": DEFAULT_MEMORY_LIMIT,
+}
+
+_UNSET: Any = object()
 
 
 class GradientMismatch(AssertionError):  # noqa: N818 - the name users assert on
@@ -55,22 +69,36 @@ def assert_backprop_correct(
     supports: Mapping[str, Any] | None = None,
     timeout: float = 30.0,
     report_dir: str | Path | None = None,
+    isolation: str | None = None,
+    memory_limit: int | None = _UNSET,
 ) -> None:
     """Raise `GradientMismatch` unless ``backward`` computes the right gradients.
 
     With ``problem``: that one problem (`harness.check`); otherwise a campaign of ``examples``
     Hypothesis examples over ``spec``'s family or the declared support (`harness.audit`).
-    A report is written only when something is wrong.
+    A report is written only when something is wrong. ``isolation`` ("process" or "inline")
+    and ``memory_limit`` (bytes, None for none) default to the session's
+    ``--gradcheck-isolation`` and ``--gradcheck-memory-limit``.
     """
     directory = Path(report_dir) if report_dir is not None else _session["report_dir"]
+    boundary: dict[str, Any] = {
+        "isolation": _session["isolation"] if isolation is None else isolation,
+        "memory_limit": _session["memory_limit"] if memory_limit is _UNSET else memory_limit,
+    }
     report: CheckReport | AuditReport
     if problem is not None:
-        report = check(backward, problem, timeout=timeout)
+        report = check(backward, problem, timeout=timeout, **boundary)
         cases: tuple[CaseResult, ...] = (report.case,)
         examples_run = 1
     else:
         report = audit(
-            backward, spec=spec, examples=examples, seed=seed, supports=supports, timeout=timeout
+            backward,
+            spec=spec,
+            examples=examples,
+            seed=seed,
+            supports=supports,
+            timeout=timeout,
+            **boundary,
         )
         cases = report.cases
         examples_run = report.examples
@@ -99,11 +127,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="where assert_backprop_correct writes reports of failing gradients (default: reports)",
     )
+    group.addoption(
+        "--gradcheck-isolation",
+        default="process",
+        choices=ISOLATIONS,
+        help="where assert_backprop_correct runs the candidate: 'process' (a worker process it "
+        "can kill; the default) or 'inline' (pytest's own process: unsafe, for a debugger)",
+    )
+    group.addoption(
+        "--gradcheck-memory-limit",
+        default=None,
+        metavar="SIZE",
+        help="the worker's address-space limit, e.g. 4G, 512M or none (default: 8G)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     _session["report_dir"] = Path(config.getoption("--gradcheck-report-dir"))
     _session["written"] = []
+    _session["isolation"] = config.getoption("--gradcheck-isolation")
+    limit = config.getoption("--gradcheck-memory-limit")
+    try:
+        _session["memory_limit"] = DEFAULT_MEMORY_LIMIT if limit is None else parse_memory(limit)
+    except ValueError as error:
+        import pytest  # this module imports pytest only where pytest runs it
+
+        raise pytest.UsageError(f"--gradcheck-memory-limit: {error}") from None
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -74,4 +74,72 @@ def test_the_plugin_end_to_end(pytester: pytest.Pytester) -> None:
 
 def test_the_option_is_in_the_help(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
-    result.stdout.fnmatch_lines(["*--gradcheck-report-dir*"])
+    result.stdout.fnmatch_lines(["*--gradcheck-report-dir*", "*--gradcheck-isolation*"])
+
+
+# One test's candidate tampers with the judge: on its first call it replaces `compare` in
+# harness.campaign (so that every later comparison judges the true gradient, not the output)
+# and leaves a thread that does it again a moment later, after its test has ended. Its own
+# gradient is right, so its test passes. The next tests audit wrong gradients.
+TAMPER_FILE = """
+import threading, time
+import numpy as np
+import reference
+from harness import NetworkSpec, Problem, assert_backprop_correct
+
+SPEC = NetworkSpec((3, 4, 2), ("tanh", "sigmoid"), "mse")
+
+def _tamper():
+    import harness.campaign as campaign
+    original = campaign.compare
+    if getattr(original, "hostile", False):
+        return
+    def compare(problem, output, *args, **kwargs):
+        spec = problem.spec
+        truth = reference.backward([(np.array(W), np.array(b)) for W, b in problem.params],
+                                   np.array(problem.X), np.array(problem.Y),
+                                   list(spec.activations), spec.loss.name)
+        return original(problem, truth, *args, **kwargs)
+    compare.hostile = True
+    campaign.compare = compare
+
+def tampering(params, X, Y, activations, loss):
+    _tamper()
+    threading.Thread(target=lambda: (time.sleep(0.2), _tamper()), daemon=True).start()
+    return reference.backward(params, X, Y, activations, loss)
+
+def off_by_one(params, X, Y, activations, loss):
+    return [(dW + 1.0, db) for dW, db in reference.backward(params, X, Y, activations, loss)]
+
+def test_1_tampers_and_passes():
+    assert_backprop_correct(tampering, problem=Problem.random(SPEC, 5, seed=1))
+
+def test_2_wrong_problem_fails():
+    time.sleep(0.5)  # the abandoned thread has run by now
+    assert_backprop_correct(off_by_one, problem=Problem.random(SPEC, 5, seed=2))
+
+def test_3_wrong_campaign_fails():
+    assert_backprop_correct(off_by_one, examples=10)
+"""
+
+
+def test_one_tests_tampering_cannot_change_a_later_tests_verdict(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_tamper=TAMPER_FILE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--gradcheck-report-dir", "r")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*test_2_wrong_problem_fails*", "*test_3_wrong_campaign_fails*"])
+    # The tampering is real: in pytest's own process it turns both later verdicts into passes.
+    inline = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--gradcheck-report-dir", "r", "--gradcheck-isolation", "inline"
+    )
+    inline.assert_outcomes(passed=3)
+
+
+def test_the_isolation_options_are_checked(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
+    result = pytester.runpytest_subprocess("--gradcheck-memory-limit", "lots")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--gradcheck-memory-limit: 'lots' is not a memory size*"])
+    result = pytester.runpytest_subprocess("--gradcheck-isolation", "thread")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*invalid choice: 'thread'*"])
