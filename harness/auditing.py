@@ -40,7 +40,7 @@ from harness.case import CaseResult
 from harness.compare import Entry, TensorRecord
 from harness.errors import HarnessError
 from harness.fast import FastResult
-from harness.isolation import DEFAULT_MEMORY_LIMIT
+from harness.isolation import DEFAULT_MEMORY_LIMIT, close_all
 from harness.report import Run, check_report_dir, write_report
 from harness.spec import NetworkSpec, Problem
 from harness.strategies import problems
@@ -457,5 +457,6 @@ def audit(
             command=f"audit({candidate}, examples={examples}, seed={seed}, mode={mode!r})",
             judged=result.judged,
         )
+        close_all()  # nothing the candidate left running outlives the verdict or the report
         path = write_report(run, Path(report_dir))
     return AuditReport(tuple(result.cases), result.examples, path, mode, result.judged)

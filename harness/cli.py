@@ -29,7 +29,7 @@ from harness.candidate import ISOLATIONS, Candidate, CandidateError, load_candid
 from harness.case import CaseResult
 from harness.compare import TensorRecord
 from harness.errors import HarnessError
-from harness.isolation import DEFAULT_MEMORY_LIMIT, parse_memory
+from harness.isolation import DEFAULT_MEMORY_LIMIT, close_all, parse_memory
 from harness.network import LOSSES, REDUCTIONS
 from harness.report import Run, check_report_dir, write_report
 from harness.spec import Loss, NetworkSpec, Problem
@@ -264,6 +264,7 @@ def _campaign_with_bar(
 def _write(run: Run, report_dir: str) -> str:
     """Write the report; a report that cannot be written is said, never fatal: the verdict
     stands and is printed and returned all the same."""
+    close_all()  # nothing the candidate left running outlives the verdict or touches the report
     try:
         return f"report: {write_report(run, Path(report_dir))}"
     except OSError as error:

@@ -123,6 +123,7 @@ class Worker:
     def __init__(self, key: str, source: Source, memory_limit: int | None) -> None:
         from loky import ProcessPoolExecutor
 
+        _stop_workers_before_loky_at_exit()
         self.key = key
         self.source = source
         self.loaded: Loaded | None = None
@@ -291,7 +292,24 @@ def process_candidate(source: Source, memory_limit: int | None) -> ProcessCandid
 
 @atexit.register
 def close_all() -> None:
-    """Stop every kept worker (at exit, and between tests that must not share one)."""
+    """Stop every kept worker: before a report is written (so that nothing the candidate left
+    running, an atexit hook or a SIGTERM handler, outlives it), and at exit."""
     while _kept:
         _, candidate = _kept.popitem()
         candidate.close()
+
+
+_registered: list[bool] = []
+
+
+def _stop_workers_before_loky_at_exit() -> None:
+    """At interpreter exit loky's own hook (run by `threading` before `atexit`) waits for its
+    workers to end by themselves, which a worker with a non-daemon thread never does: stop
+    ours first, with the same private hook loky uses (its callbacks run last-registered first,
+    and loky registered its hook when it was imported)."""
+    if _registered:
+        return
+    _registered.append(True)
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        register(close_all)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from harness.auditing import AuditReport, CheckReport, audit, check
 from harness.candidate import ISOLATIONS, Backward
 from harness.case import CaseResult
-from harness.isolation import DEFAULT_MEMORY_LIMIT, parse_memory
+from harness.isolation import DEFAULT_MEMORY_LIMIT, close_all, parse_memory
 from harness.report import Run, write_report
 from harness.spec import NetworkSpec, Problem
 
@@ -114,6 +114,7 @@ def assert_backprop_correct(
         passed=False,
         command=cases[0].reproduce,
     )
+    close_all()  # nothing the candidate left running outlives the verdict or touches the report
     path = write_report(run, directory)
     _session["written"].append(path)
     raise GradientMismatch(f"{report}\nreport: {path}", report, path)
