@@ -23,7 +23,7 @@ from harness.candidate import Backward, CallResult, Candidate, as_candidate, cal
 from harness.case import CaseResult
 from harness.compare import SourceValues, TensorRecord, compare, evaluate_sources
 from harness.diagnose import diagnose
-from harness.errors import HarnessError
+from harness.errors import HarnessError, NothingCheckedError
 from harness.fast import fast_check, gradients_of
 from harness.spec import Problem
 from harness.strategies import problems
@@ -168,10 +168,6 @@ class _CaseFailedError(Exception):
     def __init__(self, result: CaseResult):
         super().__init__(result.reproduce)
         self.result = result
-
-
-class NothingCheckedError(HarnessError):
-    """A campaign that judged no case: never a pass (the message says why)."""
 
 
 @dataclass

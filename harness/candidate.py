@@ -29,7 +29,7 @@ from typing import Any, Final, Protocol
 import numpy as np
 
 from harness.compare import TensorRecord
-from harness.errors import HarnessError
+from harness.errors import CandidateError, HarnessError
 from harness.isolation import DEFAULT_MEMORY_LIMIT, Died, LoadError, Outcome, process_candidate
 from harness.plain import Plain, Unusable
 from harness.spec import Problem
@@ -56,10 +56,6 @@ ISOLATIONS: Final = ("process", "inline")
 #: Two calls on the same inputs may differ by this much, relative to the tensor's largest
 #: entry, before it counts as nondeterminism (a reordered reduction on another thread count).
 NONDETERMINISM: Final = 1e-10
-
-
-class CandidateError(HarnessError, ValueError):
-    """A candidate that cannot be named, shipped to a worker or loaded there."""
 
 
 class Candidate(Protocol):

@@ -9,8 +9,10 @@ from __future__ import annotations
 __all__ = [
     "ArrayDtypeError",
     "ArrayShapeError",
+    "CandidateError",
     "HarnessError",
     "NonFiniteError",
+    "NothingCheckedError",
     "ProblemError",
     "SourceLimitError",
     "SpecError",
@@ -58,3 +60,11 @@ class TargetRangeError(ProblemError):
 
 class SourceLimitError(HarnessError, ValueError):
     """A gradient source asked to work beyond what it supports (e.g. 50 digits on a large net)."""
+
+
+class CandidateError(HarnessError, ValueError):
+    """A candidate that cannot be named, shipped to a worker process or loaded there."""
+
+
+class NothingCheckedError(HarnessError):
+    """A campaign that judged no case: never a pass (the message says why)."""
