@@ -312,10 +312,13 @@ def run_campaign(
         minimal = _confirmed(minimal, check(minimal.problem, fresh=True))
     seconds = time.perf_counter() - start
     if minimal is None and state["judged"] == 0:
-        why = unjudged[0] if unjudged else "no example was drawn"
+        if not unjudged:
+            raise NothingCheckedError("nothing was checked: no example was drawn")
         raise NothingCheckedError(
-            f"nothing was checked: the candidate was judged on none of {state['examples']} "
-            f"example(s); the first said: {why}"
+            f"nothing was checked: each of the {state['examples']} example(s) drawn lies outside "
+            f"what the candidate implements (it raised NotImplementedError outside its declared "
+            f"support; the first: {unjudged[0]}); declare the support it has (supports= or a "
+            f".supports attribute) or audit a spec inside it"
         )
     cases: list[CaseResult] = []
     if minimal is not None:

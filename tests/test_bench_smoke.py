@@ -51,6 +51,13 @@ def test_bench_writes_bench_md_and_bench_json(tmp_path: Path) -> None:
     assert all(k is None for k in data["growth"].values())
 
     md = (run_dir / "bench.md").read_text(encoding="utf-8")
-    for heading in ("## Our sources", "## Side by side", "## Errors", "## FLOP floor", "## Growth"):
+    boundary = data["isolation"]
+    (row,) = boundary["per_call"]
+    assert row["arch"] == "A" and row["calls"] == 30
+    assert all(math.isfinite(row[k]) and row[k] > 0 for k in ("process_s", "inline_s"))
+    assert boundary["throughput"]["process_per_s"] > 0 and boundary["throughput"]["ratio"] > 0
+    headings = ("## Our sources", "## Side by side", "## Errors", "## FLOP floor", "## Growth",
+                "## The worker process")  # fmt: skip
+    for heading in headings:
         assert heading in md
     assert run_dir.name in md and md in proc.stdout

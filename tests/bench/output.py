@@ -301,6 +301,10 @@ def markdown(data: dict[str, Any], disagreement_lines: list[str] | None) -> str:
     ]
     if data.get("memory"):
         out += ["", *memory_lines(data["memory"])]
+    if data.get("isolation"):
+        from tests.bench.isolation import lines as isolation_lines
+
+        out += ["", "## The worker process (isolation)", "", *isolation_lines(data["isolation"])]
     if disagreement_lines:
         out += ["", "## Disagreement between sources", "", "```", *disagreement_lines, "```"]
     return "\n".join(out) + "\n"

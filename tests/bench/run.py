@@ -21,7 +21,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python tests/bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.bench import disagreements, machine, memory, ours, output
+from tests.bench import disagreements, isolation, machine, memory, ours, output
 from tests.bench.boxed import run_boxed
 from tests.bench.competitors import LONG_RUN, METHODS
 from tests.bench.problems import ARCHS, fd_gemm_flops, matches_issue, problem_of
@@ -64,6 +64,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--skip-disagreements",
         action="store_true",
         help="leave out the sources' disagreement section",
+    )
+    parser.add_argument(
+        "--skip-isolation",
+        action="store_true",
+        help="no worker-process overhead section (per call on A and E, verify throughput)",
     )
     parser.add_argument(
         "--quick",
@@ -146,6 +151,16 @@ def main(argv: list[str] | None = None) -> Path:
     if not args.skip_disagreements:
         log("disagreement between sources (144 small problems) ...")
         section = disagreements.disagreements()
+    boundary = None
+    if not args.skip_isolation:
+        on = [a for a in ("A", "E") if a in args.archs] or args.archs[:1]
+        boundary = isolation.measure(
+            on,
+            calls=30 if args.quick else 300,
+            examples=40 if args.quick else 1000,
+            rounds=1 if args.quick else 3,
+            log=log,
+        )
     memory_rows = None
     if not (args.skip_memory or args.quick):
         which = [k for k in ("compiled", "numpy") if kernels[k] is not None]
@@ -176,6 +191,7 @@ def main(argv: list[str] | None = None) -> Path:
         "growth": growth,
         "disagreements": section,
         "memory": memory_rows,
+        "isolation": boundary,
     }
     run_dir = output.new_run_dir(args.out)
     data["run_id"] = run_dir.name
