@@ -23,7 +23,6 @@ check confirms it.
 from __future__ import annotations
 
 import json
-import secrets
 import shlex
 import threading
 from collections.abc import Mapping
@@ -39,7 +38,7 @@ from harness.candidate import Backward, Candidate, as_candidate
 from harness.case import CaseResult
 from harness.compare import Entry, TensorRecord
 from harness.errors import HarnessError
-from harness.fast import FastResult
+from harness.fast import FastResult, direction_seed
 from harness.isolation import DEFAULT_MEMORY_LIMIT, close_all
 from harness.report import Run, check_report_dir, write_report
 from harness.spec import NetworkSpec, Problem
@@ -298,20 +297,10 @@ def _memory_limit(limit: int | None) -> int | None:
     return limit
 
 
-def _fast_seed(seed: int | None) -> int:
-    """The seed of fast mode's random direction: from the OS unless given. A fixed public
-    seed would let a candidate place errors that cancel along the one direction checked."""
-    if seed is None:
-        return secrets.randbits(32)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise HarnessError(f"fast_seed must be a non-negative int or None, got {seed!r}")
-    return seed
-
-
 def _judge(mode: str, fast_seed: int | None) -> Any:
     if _mode(mode) != "fast":
         return check_case
-    seed = _fast_seed(fast_seed)
+    seed = direction_seed(fast_seed, "fast_seed")
 
     def fast(*args: Any, **kwargs: Any) -> CaseResult:
         return fast_case(*args, seed=seed, **kwargs)

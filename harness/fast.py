@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -328,11 +329,20 @@ class _Test:
         return not self.undecidable and abs(gv - D) > tolerance + float(np.spacing(abs(gv - D)))
 
 
+def direction_seed(seed: int | None, what: str = "seed") -> int:
+    """The seed of v: ``seed`` itself, or 32 bits from the OS when None (see `fast_check`)."""
+    if seed is None:
+        return secrets.randbits(32)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise HarnessError(f"{what} must be a non-negative int or None, got {seed!r}")
+    return int(seed)
+
+
 def fast_check(
     candidate: Callable[..., Any] | Sequence[tuple[Array, Array]],
     problem: Problem,
     *,
-    seed: int = 0,
+    seed: int | None = None,
 ) -> FastResult:
     """Fast-check a backprop (a callable following the plug-in contract, or its output
     ``[(dW1, db1), ...]``) on ``problem``: one random direction in pieces, group testing on
@@ -341,20 +351,21 @@ def fast_check(
     The candidate is called once, in a worker process, on copies of the problem's arrays, before
     v is drawn; if it raises, times out or crashes, a `HarnessError` says so. Malformed
     gradients raise a `HarnessError` (`harness.check` with ``mode="fast"`` turns them into
-    findings instead).
+    findings instead). ``seed`` (of v) defaults to 32 bits from the OS, kept in
+    ``FastResult.seed``: a fixed, public seed would let a candidate place errors that cancel
+    along the one direction checked.
     """
     if not isinstance(problem, Problem):
         raise HarnessError(f"problem must be a harness.Problem, got {type(problem).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise HarnessError(f"seed must be an int, got {seed!r}")
+    seed = direction_seed(seed)
     if callable(candidate):
         candidate = _called(candidate, problem)
     grads = gradients_of(candidate, problem)
     start = time.perf_counter()
     with one_blas_thread():  # dozens of small GEMMs: see harness.threads
-        result = _fast(grads, problem, int(seed))
+        result = _fast(grads, problem, seed)
     seconds = time.perf_counter() - start
-    return FastResult(*result, seconds=seconds, seed=int(seed))
+    return FastResult(*result, seconds=seconds, seed=seed)
 
 
 def _called(backward: Callable[..., Any], problem: Problem) -> Any:

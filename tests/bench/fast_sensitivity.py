@@ -35,7 +35,7 @@ def main() -> None:
         bad = [(dW.copy(), db.copy()) for dW, db in grads]
         index = np.unravel_index(flat, bad[l][k].shape)
         bad[l][k][index] += delta
-        located = [(e.layer, e.param, e.index) for e in fast_check(bad, problem).located]
+        located = [(e.layer, e.param, e.index) for e in fast_check(bad, problem, seed=0).located]
         return located == [(l + 1, "Wb"[k], tuple(int(i) for i in index))]
 
     def smallest(l: int, k: int, flat: int) -> float:

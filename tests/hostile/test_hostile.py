@@ -138,8 +138,14 @@ ROWS = [
     # NotImplementedError inside the declared support (here the default one) is a refusal of a
     # case it claims: a "raises" finding (exit 1). Outside a declared support it is "unsupported"
     # and a campaign of nothing but those is "nothing was checked" (the next row).
-    Row("camp_notimpl_everything", "campaign", 1, frozenset({"raises"}), problem=None,
-        detail="NotImplementedError"),
+    Row(
+        "camp_notimpl_everything",
+        "campaign",
+        1,
+        frozenset({"raises"}),
+        problem=None,
+        detail="NotImplementedError",
+    ),
     Row("camp_support_excludes_all", "campaign", 2, problem=None, message="nothing was checked"),
     _campaign("camp_one_time_raise", 1, frozenset({"raises", "nondeterministic"})),
     _campaign("camp_slow_first_call", 1, frozenset({"timeout", "nondeterministic"})),

@@ -247,7 +247,7 @@ def test_fast_check_passes_the_truth_and_localizes_one_entry_off_by_1e_4(
 ) -> None:
     problem = Problem.random(spec, 3, seed=11)
     grads = _truth_gradients(problem)
-    result = fast_check(grads, problem)
+    result = fast_check(grads, problem, seed=0)
     assert result.passed, result.summary
     for l in range(spec.depth):
         for k, param in enumerate("Wb"):
@@ -255,7 +255,7 @@ def test_fast_check_passes_the_truth_and_localizes_one_entry_off_by_1e_4(
             tensor = bad[l][k]
             index = np.unravel_index(int(np.argmax(np.abs(tensor))), tensor.shape)
             tensor[index] *= 1.0 + 1e-4
-            result = fast_check(bad, problem)
+            result = fast_check(bad, problem, seed=0)
             found = [(x.layer, x.param, x.index) for x in result.located]
             where = f"{problem!r} layer {l + 1} d{param}{list(index)}"
             assert found == [(l + 1, param, tuple(int(i) for i in index))], f"{where}: {found}"
