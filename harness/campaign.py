@@ -210,8 +210,8 @@ def _flaky(first: CaseResult, replayed: CaseResult | None) -> CaseResult:
 def _confirmed(minimal: CaseResult, again: CaseResult) -> CaseResult:
     """The minimal failing case, with what judging it again in a new worker added."""
     if again.passed:
-        detail = ("in a new worker this case passes: the failure depends on what the campaign's "
-                  "worker ran before it (state kept between calls)")  # fmt: skip
+        detail = ("in a new worker this case passes: the failure depends on state kept between "
+                  "calls (what the campaign's worker ran before it) or on chance")  # fmt: skip
         added: tuple[TensorRecord, ...] = (TensorRecord(None, None, "nondeterministic", detail),)
     else:
         added = tuple(r for r in again.records

@@ -32,13 +32,17 @@ import atexit
 import contextlib
 import hashlib
 import os
+import re
 import signal
+import sysconfig
+import tempfile
 import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final, cast
 
 from harness import worker
@@ -105,7 +109,7 @@ class Died:
 Outcome = Returned | Raised | Died
 
 
-def _death_text(exitcode: int | None) -> str:
+def _death_text(exitcode: int | None, crash_log: str = "") -> str:
     if exitcode is None:
         return "the worker process ended with an unknown status"
     if exitcode < 0:
@@ -113,8 +117,36 @@ def _death_text(exitcode: int | None) -> str:
             name = signal.Signals(-exitcode).name
         except ValueError:
             name = f"signal {-exitcode}"
-        return f"killed by {name}"
+        site = crash_site(crash_log)
+        return f"killed by {name}" + (f" (at {site})" if site else "")
     return f"the worker process exited with status {exitcode}"
+
+
+_FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+) in (?P<name>\S+)')
+_LIBRARIES = tuple(
+    str(Path(p)) for p in {sysconfig.get_path(k) for k in ("stdlib", "platstdlib", "purelib")}
+)
+
+
+def crash_site(dump: str) -> str:
+    """``file.py:LINE, in FUNC`` of the candidate's code in a faulthandler dump of the crashed
+    thread (most recent call first): its deepest frame outside the standard library and
+    site-packages, else the frame that `harness.worker.call` called; "" if none is found."""
+    frames = []
+    crashing = dump.partition("(most recent call first):")[2].split("\n\n", 1)[0]
+    for line in crashing.splitlines():  # the crashing thread is listed first
+        match = _FRAME.match(line)
+        if match is None:
+            continue
+        path = match["path"]
+        if path.endswith(str(Path("harness", "worker.py"))):
+            break
+        frames.append(match)
+    if not frames:
+        return ""
+    own = [f for f in frames if not f["path"].startswith(_LIBRARIES)]
+    frame = own[0] if own else frames[-1]
+    return f"{Path(frame['path']).name}:{frame['line']}, in {frame['name']}"
 
 
 class Worker:
@@ -127,10 +159,12 @@ class Worker:
         self.key = key
         self.source = source
         self.loaded: Loaded | None = None
+        handle, self._crash_log = tempfile.mkstemp(prefix="gradcheck-worker-", suffix=".crash")
+        os.close(handle)
         self._executor = ProcessPoolExecutor(
             max_workers=1,
             initializer=_start_worker,
-            initargs=(memory_limit,),
+            initargs=(memory_limit, self._crash_log),
             env=dict(_WORKER_ENV),
         )
         self._loading: Future[Any] = self._executor.submit(worker.load, key, source)
@@ -173,10 +207,18 @@ class Worker:
             return Died("timeout", f"did not return within {timeout:g} s; its worker was killed")
         except Exception as error:  # loky's TerminatedWorkerError, a broken executor
             exitcode = self._exitcode()
+            dump = self._read_crash_log()
             self.close()
             if exitcode is None:
                 return Died("crashed", f"the worker process failed: {type(error).__name__}")
-            return Died("crashed", _death_text(exitcode))
+            return Died("crashed", _death_text(exitcode, dump))
+
+    def _read_crash_log(self) -> str:
+        try:
+            with open(self._crash_log, encoding="utf-8", errors="replace") as log:
+                return log.read(1 << 16)
+        except OSError:
+            return ""
 
     def _exitcode(self) -> int | None:
         if self._process is None:
@@ -204,6 +246,8 @@ class Worker:
         if pid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.unlink(self._crash_log)
 
 
 def _group_alive(pgid: int) -> bool:
@@ -214,10 +258,11 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _start_worker(memory_limit: int | None) -> None:
+def _start_worker(memory_limit: int | None, crash_log: str) -> None:
     """Initializer of each worker: its own process group (so a stop reaches what it forks),
-    Ctrl-C left to the harness, the address-space cap."""
+    Ctrl-C left to the harness, the address-space cap, fatal-signal stacks to ``crash_log``."""
     os.setpgrp()
+    worker.record_crashes(crash_log)
     worker.limit_memory(memory_limit)
 
 

@@ -10,6 +10,7 @@ harness's own process. This module imports only numpy at its top, so a worker st
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import resource
@@ -19,6 +20,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import CodeType, FunctionType
 from typing import Any
 
 import numpy as np
@@ -164,9 +166,43 @@ def resolve(source: Source) -> Backward:
             raise _LoadError(f"unpickling it in the worker raised {describe(error)}") from None
         if not callable(function):
             raise _LoadError(f"it unpickled to a {type(function).__name__}, not a callable")
+        _restore_filenames(function, set())
         return function  # type: ignore[no-any-return]
     function = import_target(source.name)
     return function if source.adapter is None else source.adapter(function)
+
+
+_DYNAMIC = "<dynamic-code>"  # cloudpickle's co_filename for functions it ships by value
+
+
+def _with_filename(code: CodeType, filename: str) -> CodeType:
+    consts = tuple(
+        _with_filename(c, filename) if isinstance(c, CodeType) else c for c in code.co_consts
+    )
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
+def _restore_filenames(value: Any, seen: set[int]) -> None:
+    """Give the functions cloudpickle shipped by value their file back (it drops co_filename),
+    so that a raise or a crash names ``file.py:LINE``: the function, the functions and closures
+    it refers to, and the functions of its module's globals."""
+    if id(value) in seen:
+        return
+    seen.add(id(value))
+    function = getattr(value, "__func__", value)  # a bound method
+    if isinstance(function, FunctionType):
+        filename = function.__globals__.get("__file__")
+        if function.__code__.co_filename == _DYNAMIC and isinstance(filename, str):
+            function.__code__ = _with_filename(function.__code__, filename)
+            for other in list(function.__globals__.values()):
+                _restore_filenames(other, seen)
+        for cell in function.__closure__ or ():
+            with contextlib.suppress(ValueError):  # an empty cell
+                _restore_filenames(cell.cell_contents, seen)
+    elif not isinstance(value, type):
+        wrapped = getattr(value, "__wrapped__", None)
+        if wrapped is not None:
+            _restore_filenames(wrapped, seen)
 
 
 def name_of(backward: Backward) -> str:
@@ -251,6 +287,20 @@ def call(
         memory = isinstance(error, MemoryError)
         return Raised(describe(error), where, isinstance(error, NotImplementedError), memory)
     return Returned(plain, _mutated(names, given, kept))
+
+
+_crash_log: list[Any] = []  # the open file faulthandler writes to (kept open while we live)
+
+
+def record_crashes(path: str) -> None:
+    """Worker initializer: a fatal signal (SIGSEGV, SIGBUS, SIGFPE, SIGABRT, SIGILL) dumps the
+    Python stack to ``path`` for the parent to name the crash site (`harness.isolation`), not to
+    the terminal."""
+    import faulthandler
+
+    log = open(path, "w")  # noqa: SIM115 - must stay open until the process dies
+    _crash_log.append(log)
+    faulthandler.enable(file=log)
 
 
 def limit_memory(limit: int | None) -> None:

@@ -198,7 +198,9 @@ def test_a_crash_is_a_finding_and_the_next_call_gets_a_new_worker(tmp_path: Path
 
     crashed = check(segfaults_once, PROBLEM)
     assert not crashed.passed and _statuses(crashed) == {"crashed"}
-    assert "killed by SIGSEGV" in crashed.case.records[0].detail
+    # where it crashed, from the worker's faulthandler dump: the candidate's own frame
+    assert "killed by SIGSEGV (at test_isolation.py:" in crashed.case.records[0].detail
+    assert ", in segfaults_once)" in crashed.case.records[0].detail
     assert check(segfaults_once, PROBLEM).passed  # a new worker, same candidate
 
 
@@ -240,6 +242,7 @@ def test_system_exit_and_keyboard_interrupt_are_raises_findings() -> None:
         report = check(backward, PROBLEM)
         assert _statuses(report) == {"raises"}
         assert name in report.case.records[0].detail
+        assert "(at test_isolation.py:" in report.case.records[0].detail  # not <dynamic-code>
 
 
 # --- campaigns: nothing judged is never a pass; flakiness is a finding ------------------------
