@@ -39,6 +39,8 @@ __all__ = ["main"]
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _T = TypeVar("_T")
 DEFAULT_CANDIDATE = "reference:backward"
+#: Seconds each call of the candidate may take (--timeout).
+DEFAULT_TIMEOUT = 30.0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -172,7 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--examples", type=int, metavar="N", help="examples (overrides profile)")
     verify.add_argument("--seed", type=int, default=0, metavar="S", help="campaign seed")
     verify.add_argument("--report-dir", default="reports", metavar="DIR")
-    verify.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+    verify.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help="seconds each call of the candidate may take")  # fmt: skip
     _add_fast_argument(verify)
     _add_boundary_arguments(verify)
@@ -197,7 +199,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     audit.add_argument("--examples", type=int, default=100, metavar="N")
     audit.add_argument("--seed", type=int, default=0, metavar="S", help="campaign seed")
-    audit.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
+    audit.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                       help="seconds each call of the candidate may take")  # fmt: skip
     audit.add_argument("--report-dir", default="reports", metavar="DIR")
     _add_fast_argument(audit)
     _add_boundary_arguments(audit)
@@ -313,9 +316,15 @@ def _fast_seed(args: argparse.Namespace) -> int | None:
     return args.fast_seed if args.fast_seed is not None else secrets.randbits(32)
 
 
-def _boundary_words(args: argparse.Namespace, fast_seed: int | None) -> list[str]:
-    """--fast, --fast-seed, --isolation and --memory-limit as given, for a reproduce line."""
-    words = ["--fast", "--fast-seed", str(fast_seed)] if args.fast else []
+def _fast_words(args: argparse.Namespace, fast_seed: int | None) -> list[str]:
+    """--fast and its seed, for a reproduce line."""
+    return ["--fast", "--fast-seed", str(fast_seed)] if args.fast else []
+
+
+def _replay_words(args: argparse.Namespace) -> list[str]:
+    """--timeout, --isolation and --memory-limit where not the default: a reproduce line runs
+    the candidate under the limits that produced the finding (a timeout replays as one)."""
+    words = ["--timeout", f"{args.timeout:g}"] if args.timeout != DEFAULT_TIMEOUT else []
     if args.isolation != "process":
         words += ["--isolation", args.isolation]
     if args.memory_limit != DEFAULT_MEMORY_LIMIT:
@@ -330,11 +339,15 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
     seed = _fast_seed(args)
     timeout = _positive(args.timeout, "--timeout")
 
+    replay = _replay_words(args)
+    front = shlex.join(["verify", "--candidate", args.candidate, *replay]) if replay else "verify"
+
     def judge(problem: Problem, fresh: bool = False) -> CaseResult:
         if seed is not None:
             return fast_case(candidate, problem, args.candidate, timeout=timeout, seed=seed,
-                             fresh=fresh)  # fmt: skip
-        return check_case(candidate, problem, args.candidate, timeout=timeout, fresh=fresh)
+                             fresh=fresh, front=front)  # fmt: skip
+        return check_case(candidate, problem, args.candidate, timeout=timeout, fresh=fresh,
+                          front=front)  # fmt: skip
 
     if args.sizes is not None:
         case = judge(_single_problem(args))
@@ -362,7 +375,7 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
                  "--profile", profile, "--seed", str(args.seed)]  # fmt: skip
         if args.examples is not None:
             words += ["--examples", str(args.examples)]
-        command = shlex.join(words + _boundary_words(args, seed))
+        command = shlex.join(words + _fast_words(args, seed) + replay)
     run = Run(
         candidate=args.candidate,
         seed=args.seed,
@@ -415,6 +428,7 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
     front_words = ["audit", args.target]
     if args.layout != "columns":
         front_words += ["--layout", args.layout]
+    front_words += _replay_words(args)
     front = shlex.join(front_words)
     start = time.perf_counter()
     mode = "fast" if args.fast else "full"
@@ -457,7 +471,7 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
             ),
         )  # fmt: skip
         cases, examples, judged = audited.cases, audited.examples, audited.judged
-        command = shlex.join(words + _convention_words(args) + _boundary_words(args, seed))
+        command = shlex.join(words + _convention_words(args) + _fast_words(args, seed))
     seconds = time.perf_counter() - start
     run = Run(
         candidate=args.target,

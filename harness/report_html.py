@@ -59,7 +59,8 @@ code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 pre{background:#f4f5f7;padding:8px 10px;border-radius:4px;margin:4px 0 8px;
  white-space:pre-wrap;overflow-wrap:anywhere}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-weight:600}
-.PASS,.ok{background:#2e7d32}.FAIL,.mismatch,.shape,.dtype,.nonfinite,.count{background:#b71c1c}
+.PASS,.ok{background:#2e7d32}.FAIL,.mismatch,.shape,.dtype,.nonfinite,.count,.raises,.timeout,
+.crashed,.memory,.mutates_inputs,.nondeterministic{background:#b71c1c}.unsupported{background:#757575}
 .HARNESS-FAULT,.source-disagreement{background:#6a1b9a}.undecidable{background:#8d6e00}
 .case{border-top:2px solid #ddd;margin-top:24px}
 .grid{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
@@ -271,7 +272,11 @@ def _case(case_index: int, case: CaseResult, title: str) -> str:
     overview = "".join(
         f'<tr><td><a href="#{section_id(case_index, r)}">{_e(r.where)}</a></td>'
         f'<td><span class="badge {_e(r.status)}">{_e(r.status)}</span></td>'
-        f"<td>{r.mismatched} / {r.total}</td><td>{r.max_abs_error:.1e}</td></tr>"
+        + (
+            f"<td>{r.mismatched} / {r.total}</td><td>{r.max_abs_error:.1e}</td></tr>"
+            if r.total
+            else "<td>—</td><td>—</td></tr>"  # a whole-call finding: no entries compared
+        )
         for r in case.records
     )
     body = (

@@ -259,3 +259,29 @@ def test_verify_and_audit_honour_the_declared_support_of_a_fixed_depth_classifie
     assert main(wrong) == 1
     right = ["audit", f"{path}:backward", *one, "--loss", "cross_entropy", "--l2", "0.01", *reports]
     assert main(right) == 0
+
+
+def test_reproduce_lines_keep_the_limits_that_produced_the_finding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A timeout found under --timeout 0.5 replays under --timeout 0.5 (not the 30 s default)."""
+    slow = tmp_path / "slow.py"
+    slow.write_text(
+        "import time\nimport reference\n\n"
+        "def backward(params, X, Y, activations, loss):\n"
+        "    time.sleep(3)\n"
+        "    return reference.backward(params, X, Y, activations, loss)\n"
+    )
+    reports = ["--report-dir", str(tmp_path / "r")]
+    one = ["--sizes", "2,1", "--activations", "tanh", "--loss", "mse", "--problem-seed", "0"]
+    argv = ["audit", f"{slow}:backward", *one, "--timeout", "0.5", "--memory-limit", "2G"]
+    assert main([*argv, *reports]) == 1
+    case = _summary(tmp_path / "r")["cases"][0]  # type: ignore[index]
+    assert {r["status"] for r in case["records"]} == {"timeout"}
+    words = shlex.split(case["reproduce"])
+    assert words[words.index("--timeout") + 1] == "0.5"
+    assert words[words.index("--memory-limit") + 1] == str(2 * 2**30)
+    assert main([*words[1:], *reports]) == 1  # the pasted line finds the same timeout
+    replayed = _summary(tmp_path / "r")["cases"][0]  # type: ignore[index]
+    assert {r["status"] for r in replayed["records"]} == {"timeout"}
+    capsys.readouterr()

@@ -374,3 +374,29 @@ def test_report_html_renders_in_headless_chromium(run: Run, tmp_path: Path) -> N
     parser = _Sections()
     parser.feed(dom)
     assert sorted(parser.ids) == sorted(_expected_ids(run))
+
+
+def test_every_status_has_a_badge_colour_and_a_whole_call_finding_no_entry_counts() -> None:
+    """A badge is white text: a status without a background rule is invisible in report.html."""
+    import re
+
+    from harness.compare import PASSING, STATUSES
+    from harness.report_html import _CSS
+
+    rules = {
+        name: body
+        for selectors, body in re.findall(r"([^{}]+)\{([^{}]*)\}", _CSS)
+        for name in re.findall(r"\.([\w-]+)", selectors)
+    }
+    for status in STATUSES:
+        assert "background" in rules.get(status, ""), f"no badge colour for {status!r}"
+    red = rules["FAIL"]
+    failing = [s for s in STATUSES if s not in PASSING and s != "source-disagreement"]
+    assert all(rules[s] == red for s in failing), "every failure kind is red like FAIL"
+    problem = Problem.random(NetworkSpec((2, 1), ("tanh",), "mse"), 3, seed=0)
+    crashed = TensorRecord(None, None, "crashed", "candidate crashed: killed by SIGSEGV")
+    case = CaseResult(problem, (crashed,), None, "x.py:backward")
+    html = harness.report.render_html(
+        Run("x.py:backward", 0, "single", 1, (case,), False, "gradcheck-harness audit x.py:f")
+    )
+    assert '<span class="badge crashed">crashed</span></td><td>—</td><td>—</td>' in html
