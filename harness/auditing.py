@@ -309,7 +309,7 @@ def _judge(mode: str, fast_seed: int | None) -> Any:
 
 
 def check(
-    backward: Backward | Candidate,
+    backward: Backward | Candidate | str,
     problem: Problem,
     *,
     timeout: float = 30.0,
@@ -333,7 +333,7 @@ def check(
     judge = _judge(mode, fast_seed)
     seconds = _positive_timeout(timeout)
     loaded = as_candidate(backward, isolation, _memory_limit(memory_limit))
-    candidate = name or loaded.name
+    candidate = name or (backward if isinstance(backward, str) else loaded.name)
     case = judge(
         loaded,
         problem,
@@ -370,7 +370,7 @@ def _strategy(
 
 
 def audit(
-    backward: Backward | Candidate,
+    backward: Backward | Candidate | str,
     *,
     spec: NetworkSpec | None = None,
     examples: int = 100,
@@ -409,7 +409,7 @@ def audit(
         check_report_dir(Path(report_dir))
     loaded = as_candidate(backward, isolation, _memory_limit(memory_limit))
     support = _supported(loaded, supports)
-    candidate = name or loaded.name
+    candidate = name or (backward if isinstance(backward, str) else loaded.name)
     profile = PROFILES["default"]
 
     def check_one(problem: Problem, fresh: bool = False) -> CaseResult:

@@ -177,13 +177,16 @@ def _check_isolation(isolation: str) -> str:
 
 
 def as_candidate(
-    backward: Backward | Candidate,
+    backward: Backward | Candidate | str,
     isolation: str = "process",
     memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
 ) -> Candidate:
-    """``backward`` as a loaded `Candidate` (one already loaded is returned as it is)."""
+    """``backward`` as a loaded `Candidate` (one already loaded is returned as it is; a string
+    is a target, ``PATH.py:FUNC`` or ``module:FUNC``, loaded by `load_candidate`)."""
     if isinstance(backward, (_Process, _Inline)):
         return backward
+    if isinstance(backward, str):
+        return load_candidate(backward, isolation=isolation, memory_limit=memory_limit)
     if not callable(backward):
         raise HarnessError(f"backward must be callable, got {type(backward).__name__}")
     if _check_isolation(isolation) == "inline":
@@ -198,7 +201,8 @@ def load_candidate(
     adapter: Callable[[Backward], Backward] | None = None,
     memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
 ) -> Candidate:
-    """The candidate named ``PATH.py:FUNC`` or ``module:FUNC``, loaded in a worker (or inline),
+    """The candidate named ``PATH.py:FUNC`` or ``module:FUNC`` (FUNC may be ``Class.method``,
+    the class built with no arguments, or ``obj.method``), loaded in a worker (or inline),
     wrapped by ``adapter`` there; `CandidateError` "could not load ..." with the cause."""
     from pathlib import Path
 
@@ -208,8 +212,11 @@ def load_candidate(
             f"e.g. my_mlp.py:backward or reference:backward"
         )
     location, _, name = target.rpartition(":")
-    if not location or not name.isidentifier():
-        raise CandidateError(f"candidate {target!r}: {name!r} is not a function name")
+    if not location or not all(part.isidentifier() for part in name.split(".")):
+        raise CandidateError(
+            f"candidate {target!r}: {name!r} is not a function name (FUNC, Class.method or "
+            f"obj.method)"
+        )
     if location.endswith(".py"):
         path = Path(location).resolve()
         if not path.is_file():

@@ -189,7 +189,12 @@ def _parser() -> argparse.ArgumentParser:
             "with --problem-seed. Exit 0 passed, 1 findings, 2 bad usage."
         ),
     )
-    audit.add_argument("target", metavar="PATH.py:FUNC|module:FUNC", help="the backprop to audit")
+    audit.add_argument(
+        "target",
+        metavar="PATH.py:FUNC|module:FUNC",
+        help="the backprop to audit; FUNC may be Class.method (built with no arguments) or "
+        "obj.method",
+    )
     audit.add_argument(
         "--layout",
         choices=("columns", "rows", "flat"),

@@ -60,7 +60,7 @@ class GradientMismatch(AssertionError):  # noqa: N818 - the name users assert on
 
 
 def assert_backprop_correct(
-    backward: Backward,
+    backward: Backward | str,
     *,
     problem: Problem | None = None,
     spec: NetworkSpec | None = None,

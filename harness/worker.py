@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
 import os
 import resource
 import signal
@@ -117,7 +118,9 @@ def _module_name_for(path: Path) -> tuple[Path, str]:
 
 
 def import_target(target: str) -> Backward:
-    """The function named by ``PATH.py:FUNC`` or ``module:FUNC`` (imports candidate code)."""
+    """The function named by ``PATH.py:FUNC`` or ``module:FUNC`` (imports candidate code);
+    FUNC may be ``Class.method`` (the class built with no arguments) or ``obj.method`` (an object
+    the module builds at import)."""
     location, _, name = target.rpartition(":")
     if location.endswith(".py"):
         path = Path(location).resolve()
@@ -145,14 +148,43 @@ def import_target(target: str) -> Backward:
         ]
         at = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
         raise _LoadError(f"importing it raised {describe(error)}{at}") from None
-    function = getattr(module, name, None)
+    first, *attributes = name.split(".")
+    function = getattr(module, first, None)
     if function is None:
         public = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
-        raise _LoadError(f"it has no function {name!r}; callables there: "
+        raise _LoadError(f"it has no function {first!r}; callables there: "
                          f"{', '.join(public) or 'none'}")  # fmt: skip
+    reached = first
+    for attribute in attributes:
+        function = _attribute(function, reached, attribute)
+        reached = f"{reached}.{attribute}"
     if not callable(function):
         raise _LoadError(f"{name} is a {type(function).__name__}, not a function")
     return function  # type: ignore[no-any-return]
+
+
+def _attribute(owner: Any, reached: str, attribute: str) -> Any:
+    """``owner.attribute`` for a ``Class.method`` or ``obj.method`` target: a class is built with
+    no arguments first unless the attribute is a static or class method."""
+    if isinstance(owner, type) and not isinstance(
+        inspect.getattr_static(owner, attribute, None), (staticmethod, classmethod)
+    ):
+        try:
+            owner = owner()
+        except BaseException as error:
+            raise _LoadError(
+                f"building {reached}() to call its {attribute} raised {describe(error)}; for a "
+                f"class that needs arguments, build one at import (model = {reached}(...)) and "
+                f"name model.{attribute}"
+            ) from None
+    try:
+        return getattr(owner, attribute)
+    except AttributeError:
+        public = sorted(n for n in dir(owner) if not n.startswith("_"))
+        raise _LoadError(f"{reached} has no attribute {attribute!r}; it has: "
+                         f"{', '.join(public) or 'nothing public'}") from None  # fmt: skip
+    except BaseException as error:  # a property that raises
+        raise _LoadError(f"reading {reached}.{attribute} raised {describe(error)}") from None
 
 
 def resolve(source: Source) -> Backward:

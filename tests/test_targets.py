@@ -1,0 +1,132 @@
+"""Targets that name a method (issue 13, point 2): ``file.py:Class.method`` (the class built with
+no arguments) and ``file.py:obj.method`` (an object built at import), on the command line, in
+the Python API and in the pytest plugin; each loaded and called in the worker process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness import CandidateError, NetworkSpec, Problem, audit, check
+from harness.cli import main
+
+pytest_plugins = ["pytester"]
+
+MODULE = '''
+import numpy as np
+import reference
+
+
+class MLP:
+    """A correct backprop kept on an object, as many people write it."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def backward(self, params, X, Y, activations, loss):
+        self.calls += 1
+        return reference.backward(params, X, Y, activations, loss)
+
+    @staticmethod
+    def static_backward(params, X, Y, activations, loss):
+        return reference.backward(params, X, Y, activations, loss)
+
+
+class Transposed(MLP):
+    def backward(self, params, X, Y, activations, loss):
+        grads = reference.backward(params, X, Y, activations, loss)
+        return [(dW.T.reshape(dW.shape), db) for dW, db in grads]
+
+
+class NeedsArguments:
+    def __init__(self, sizes):
+        self.sizes = sizes
+
+    def backward(self, params, X, Y, activations, loss):
+        return reference.backward(params, X, Y, activations, loss)
+
+
+model = MLP()
+'''
+
+ONE = ["--sizes", "3,4,2", "--activations", "tanh,sigmoid", "--loss", "mse", "--problem-seed", "1"]
+
+
+@pytest.fixture
+def mlp(tmp_path: Path) -> Path:
+    path = tmp_path / "mlp.py"
+    path.write_text(MODULE)
+    return path
+
+
+@pytest.mark.parametrize("name", ["MLP.backward", "model.backward", "MLP.static_backward"])
+def test_a_method_target_is_audited_on_the_command_line(
+    mlp: Path, name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reports = ["--report-dir", str(tmp_path / "r")]
+    assert main(["audit", f"{mlp}:{name}", "--examples", "5", *reports]) == 0
+    assert main(["verify", "--candidate", f"{mlp}:{name}", *ONE, *reports]) == 0
+    assert "PASSED" in capsys.readouterr().out
+
+
+def test_a_wrong_method_fails_and_its_reproduce_line_names_the_method(
+    mlp: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reports = ["--report-dir", str(tmp_path / "r")]
+    assert main(["audit", f"{mlp}:Transposed.backward", *ONE, *reports]) == 1
+    summary = json.loads((tmp_path / "r" / "latest" / "summary.json").read_text())
+    reproduce = summary["cases"][0]["reproduce"]
+    assert f"{mlp}:Transposed.backward" in reproduce
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    ("name", "fragments"),
+    [
+        ("NeedsArguments.backward",
+         ["building NeedsArguments() to call its backward raised TypeError",
+          "build one at import (model = NeedsArguments(...)) and name model.backward"]),
+        ("MLP.backwards", ["MLP has no attribute 'backwards'", "backward"]),
+        ("model.calls", ["model.calls is a int, not a function"]),
+        ("Nope.backward", ["has no function 'Nope'", "MLP"]),
+    ],
+)  # fmt: skip
+def test_a_method_target_that_cannot_be_loaded_exits_2_and_says_why(
+    mlp: Path, name: str, fragments: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["audit", f"{mlp}:{name}", *ONE, "--report-dir", "unused"]) == 2
+    err = capsys.readouterr().err
+    assert f"could not load {mlp}:{name}" in err
+    for fragment in fragments:
+        assert fragment in err, err
+    assert "Traceback" not in err
+
+
+def test_the_python_api_takes_a_target_string(mlp: Path) -> None:
+    problem = Problem.random(NetworkSpec((3, 4, 2), ("tanh", "sigmoid"), "mse"), 5, seed=1)
+    assert check(f"{mlp}:MLP.backward", problem).passed
+    wrong = check(f"{mlp}:Transposed.backward", problem)
+    assert not wrong.passed
+    assert f"audit {mlp}:Transposed.backward" in wrong.case.reproduce
+    assert audit(f"{mlp}:model.backward", examples=5).passed
+    with pytest.raises(CandidateError, match="could not load"):
+        check(f"{mlp}:NeedsArguments.backward", problem)
+    assert check(f"{mlp}:MLP.backward", problem, isolation="inline").passed
+
+
+def test_the_plugin_takes_a_method_target(mlp: Path, pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_method=f"""
+from harness import assert_backprop_correct
+
+def test_method():
+    assert_backprop_correct({f"{mlp}:MLP.backward"!r}, examples=5)
+
+def test_wrong_method():
+    assert_backprop_correct({f"{mlp}:Transposed.backward"!r}, examples=5)
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--gradcheck-report-dir", "r")
+    result.assert_outcomes(passed=1, failed=1)
