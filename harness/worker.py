@@ -300,7 +300,13 @@ def call(
     loss: str,
     keywords: dict[str, Any],
 ) -> Returned | Raised:
-    """Call the candidate once on these arrays (its own copies) and read what it returned."""
+    """Call the candidate once on these arrays (its own copies) and read what it returned.
+
+    The names arrive as plain, interned ``str``: code that compares them with ``is`` (a bug
+    CPython warns about, but one that works on interned literals) behaves in the worker as it
+    does anywhere else."""
+    activations = [sys.intern(str(name)) for name in activations]
+    loss = sys.intern(str(loss))
     backward = loaded.get(key)
     if backward is None:  # a replaced worker: load again (inside this call's deadline)
         again = load(key, source)

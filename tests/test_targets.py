@@ -130,3 +130,34 @@ def test_wrong_method():
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--gradcheck-report-dir", "r")
     result.assert_outcomes(passed=1, failed=1)
+
+
+IS_COMPARISONS = """
+import numpy as np
+import reference
+
+def backward(params, X, Y, activations, loss):
+    # Written with `is` (CPython warns): it works on interned names, as in most programs.
+    for name in activations:
+        if not (name is "tanh" or name is "sigmoid"):
+            raise NotImplementedError(name)
+    if not (loss is "mse"):
+        raise NotImplementedError(loss)
+    return reference.backward(params, X, Y, activations, loss)
+
+backward.supports = {"activations": ["tanh", "sigmoid"], "losses": ["mse"]}
+"""
+
+
+def test_names_compared_with_is_get_the_same_verdict_everywhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "is_names.py"
+    path.write_text(IS_COMPARISONS)
+    problem = Problem.random(NetworkSpec((3, 4, 2), ("tanh", "sigmoid"), "mse"), 5, seed=1)
+    for isolation in ("process", "inline"):
+        assert check(f"{path}:backward", problem, isolation=isolation).passed, isolation
+    reports = ["--report-dir", str(tmp_path / "r")]
+    assert main(["audit", f"{path}:backward", *ONE, *reports]) == 0
+    assert main(["audit", f"{path}:backward", "--examples", "5", *reports]) == 0
+    capsys.readouterr()
