@@ -14,6 +14,7 @@ harness's own shape, dtype and value findings speak about the user's code.
 
 - `from_rows`: a backprop written with rows as samples (X_rows (m, n0), W_rows (n_{l-1}, n_l)).
 - `from_flat`: ``grad(theta, X, Y) -> dtheta`` on one flat parameter vector.
+- `from_per_sample`: ``backprop(x, y) -> (nabla_b, nabla_w)`` for one sample (Nielsen's style).
 - `from_torch`: torch.autograd on an ``nn.Sequential`` (audits autograd itself, or your module).
 - `from_jax`: ``jax.grad`` of the loss written in jax.numpy (or of your own loss function).
 
@@ -37,12 +38,14 @@ from harness.spec import Loss, NetworkSpec
 from harness.strategies import SEED_ACTIVATIONS
 
 __all__ = [
+    "QUADRATIC_COST",
     "TORCH_SOFTPLUS_THRESHOLD",
     "AdaptedBackward",
     "AdapterError",
     "MissingDependencyError",
     "from_flat",
     "from_jax",
+    "from_per_sample",
     "from_rows",
     "from_torch",
 ]
@@ -52,6 +55,8 @@ __all__ = [
 #: rounded value: e^-40 < 2^-54, so softplus(z) rounds to z and σ(z) to 1. No larger threshold:
 #: exp overflows above 709 and torch's backward then returns inf/inf = NaN.
 TORCH_SOFTPLUS_THRESHOLD: Final = 40.0
+#: Nielsen's per-sample quadratic cost ½‖a − y‖² (`from_per_sample`'s default loss).
+QUADRATIC_COST: Final = Loss("mse", half=True)
 
 
 class AdapterError(HarnessError, ValueError):
@@ -184,6 +189,93 @@ def from_rows(
 
     backward.__wrapped__ = backward_rows  # type: ignore[attr-defined]  # names the user's code
     return _declare(backward, declared)
+
+
+# --- one sample at a time ------------------------------------------------------------------------
+
+
+def from_per_sample(
+    backprop: Callable[[Array, Array], Any],
+    *,
+    activation: str = "sigmoid",
+    loss: Loss | str = QUADRATIC_COST,
+    reduction: str = "mean",
+    returns: str = "b,w",
+    set_params: Callable[[Params], Any] | None = None,
+    weights: str = "weights",
+    biases: str = "biases",
+) -> AdaptedBackward:
+    """Adapt a per-sample ``backprop(x, y)`` (Nielsen's network.py): x (n0, 1) and y (nL, 1) are
+    one sample's columns; it returns ``(nabla_b, nabla_w)`` — lists over layers, biases as
+    (n_l, 1) columns — of that sample's loss, for every layer's one ``activation``.
+
+    The parameters reach it through its object: a bound method's ``__self__`` gets
+    ``weights`` = [W1, ...] (n_l, n_{l-1}) and ``biases`` = [b1[:, None], ...] (attribute names
+    configurable) and, where it has them, ``sizes`` and ``num_layers``; or ``set_params(params)``
+    does what your code needs. The per-sample gradients
+    are summed over the batch and, with ``reduction="mean"``, divided by m (the mini-batch
+    average of the update step). ``loss`` is what the per-sample gradient differentiates:
+    Nielsen's quadratic cost ½‖a − y‖² is ``Loss("mse", half=True)`` (the default); its
+    reduction is set by ``reduction``. ``returns="w,b"`` for code that returns
+    ``(nabla_w, nabla_b)``. Declared support: that activation in every layer, that loss.
+    """
+    if returns not in ("b,w", "w,b"):
+        raise AdapterError(f"from_per_sample: returns must be 'b,w' or 'w,b', got {returns!r}")
+    if reduction not in ("mean", "sum"):
+        raise AdapterError(
+            f"from_per_sample: reduction must be 'mean' (averaged over the batch) or 'sum', "
+            f"got {reduction!r}"
+        )
+    per_sample = loss if isinstance(loss, Loss) else Loss(loss)
+    declared_loss = Loss(per_sample.name, half=per_sample.half, reduction=reduction)
+    declared = _support({"activations": (activation,), "losses": (per_sample.name,)},
+                        "from_per_sample")  # fmt: skip
+    declared["losses"] = (declared_loss,)
+    owner = getattr(backprop, "__self__", None)
+    if set_params is None and owner is None:
+        raise AdapterError(
+            "from_per_sample: backprop is not a method of an object that keeps the parameters; "
+            "pass set_params=lambda params: ... to hand [(W1, b1), ...] to your code"
+        )
+
+    def backward(params: Params, X: Array, Y: Array, activations: Sequence[str], loss: str) -> Any:
+        if any(a != declared["activations"][0] for a in activations) or loss != declared_loss.name:
+            raise NotImplementedError(
+                f"from_per_sample declares {declared['activations'][0]} in every layer and "
+                f"{declared_loss!r}; this problem is {tuple(activations)}, {loss!r}"
+            )
+        if set_params is not None:
+            set_params([(W.copy(), b.copy()) for W, b in params])
+        else:
+            setattr(owner, weights, [W.copy() for W, _ in params])
+            setattr(owner, biases, [b.copy()[:, None] for _, b in params])
+            sizes = [int(X.shape[0]), *(int(W.shape[0]) for W, _ in params)]
+            for name, value in (("sizes", sizes), ("num_layers", len(sizes))):
+                if hasattr(owner, name):  # network.py's loops read them
+                    setattr(owner, name, value)
+        total: list[list[Any]] | None = None
+        for j in range(X.shape[1]):
+            first, second = backprop(X[:, j : j + 1].copy(), Y[:, j : j + 1].copy())
+            nabla_b, nabla_w = (first, second) if returns == "b,w" else (second, first)
+            pairs = [[np.asarray(dW), _flat_bias(np.asarray(db))]
+                     for dW, db in zip(nabla_w, nabla_b)]  # fmt: skip
+            if total is None:
+                total = pairs
+            else:
+                for summed, pair in zip(total, pairs):
+                    summed[0] = summed[0] + pair[0]
+                    summed[1] = summed[1] + pair[1]
+        divisor = X.shape[1] if reduction == "mean" else 1
+        return [(dW / divisor, db / divisor) for dW, db in total or []]
+
+    backward.__wrapped__ = backprop  # type: ignore[attr-defined]  # names the user's code
+    return _declare(backward, declared)
+
+
+def _flat_bias(db: Array) -> Array:
+    """A column bias gradient (n, 1) as the contract's (n,); any other shape is left as it is
+    for the harness to report."""
+    return db[:, 0] if db.ndim == 2 and db.shape[1] == 1 else db
 
 
 # --- one flat parameter vector -------------------------------------------------------------------
