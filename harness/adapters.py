@@ -13,6 +13,7 @@ harness as it is, only translated: a wrong shape stays wrong, a float32 stays fl
 harness's own shape, dtype and value findings speak about the user's code.
 
 - `from_rows`: a backprop written with rows as samples (X_rows (m, n0), W_rows (n_{l-1}, n_l)).
+- `from_columns`: the contract's layout with biases kept as (n, 1) columns (or (1, n) rows).
 - `from_flat`: ``grad(theta, X, Y) -> dtheta`` on one flat parameter vector.
 - `from_per_sample`: ``backprop(x, y) -> (nabla_b, nabla_w)`` for one sample (Nielsen's style).
 - `from_torch`: torch.autograd on an ``nn.Sequential`` (audits autograd itself, or your module).
@@ -38,11 +39,13 @@ from harness.spec import Loss, NetworkSpec
 from harness.strategies import SEED_ACTIVATIONS
 
 __all__ = [
+    "BIASES",
     "QUADRATIC_COST",
     "TORCH_SOFTPLUS_THRESHOLD",
     "AdaptedBackward",
     "AdapterError",
     "MissingDependencyError",
+    "from_columns",
     "from_flat",
     "from_jax",
     "from_per_sample",
@@ -143,6 +146,23 @@ def _support(
     return {"activations": canonical, "losses": losses}
 
 
+def _own(
+    supports: Mapping[str, Sequence[str]] | None, wrapped: Callable[..., Any], who: str
+) -> Mapping[str, Sequence[str]] | None:
+    """``supports``, or else what the wrapped function declares as its ``.supports``."""
+    if supports is not None:
+        return supports
+    own = getattr(wrapped, "supports", None)
+    if own is None:
+        return None
+    if not isinstance(own, Mapping) or set(own) - {"activations", "losses"}:
+        raise AdapterError(
+            f"{who}: the function's .supports {own!r} declares more than activations and "
+            f"losses; pass supports= to the adapter with those two"
+        )
+    return own
+
+
 def _require(supports: dict[str, tuple[Any, ...]], activations: Sequence[str], loss: str) -> None:
     outside = [a for a in activations if a not in supports["activations"]]
     if outside or loss not in supports["losses"]:
@@ -156,38 +176,100 @@ def _require(supports: dict[str, tuple[Any, ...]], activations: Sequence[str], l
 # --- rows as samples -----------------------------------------------------------------------------
 
 
+BIASES: Final = ("vector", "column", "row")
+
+
+def _check_bias(bias: str, who: str) -> str:
+    if bias not in BIASES:
+        raise AdapterError(
+            f"{who}: bias must be 'vector' (n,), 'column' (n, 1) or 'row' (1, n), got {bias!r}"
+        )
+    return bias
+
+
+def _bias_in(b: Array, bias: str) -> Array:
+    return b if bias == "vector" else (b[:, None] if bias == "column" else b[None, :])
+
+
+def _bias_out(db: Any, bias: str) -> Any:
+    """A (n, 1) column or (1, n) row bias gradient as the contract's (n,), when that is the
+    declared form; anything else is left as it is for the harness to report."""
+    if bias == "vector" or not isinstance(db, np.ndarray) or db.ndim != 2:
+        return db
+    if bias == "column" and db.shape[1] == 1:
+        return db[:, 0]
+    if bias == "row" and db.shape[0] == 1:
+        return db[0]
+    return db
+
+
+def _pairs_out(output: Any, transform: Callable[[Any, Any], tuple[Any, Any]]) -> Any:
+    """Apply ``transform(dW, db)`` to each pair of a list of pairs; anything that is not one
+    (a bare array, a pair of three) passes through untouched for the harness to report."""
+    if isinstance(output, np.ndarray) or not isinstance(output, Sequence):
+        return output
+    back: list[Any] = []
+    for pair in output:
+        if isinstance(pair, np.ndarray) or not isinstance(pair, Sequence) or len(pair) != 2:
+            back.append(pair)
+            continue
+        back.append(transform(*pair))
+    return back
+
+
 def from_rows(
-    backward_rows: Callable[..., Any], *, supports: Mapping[str, Sequence[str]] | None = None
+    backward_rows: Callable[..., Any],
+    *,
+    supports: Mapping[str, Sequence[str]] | None = None,
+    bias: str = "vector",
 ) -> AdaptedBackward:
     """Adapt ``backward_rows(params_rows, X_rows, Y_rows, activations, loss)``, rows as samples.
 
     It receives ``params_rows = [(W_rows, b), ...]`` with ``W_rows = W.T`` of shape
     (n_{l-1}, n_l) (so ``Z_rows = X_rows @ W_rows + b``), ``X_rows`` (m, n0), ``Y_rows`` (m, nL),
-    and returns ``[(dW_rows (n_{l-1}, n_l), db (n_l,)), ...]``. Inputs are transposed *views* of
-    the harness's copies, so writing into them is still seen as mutating the inputs. On the way
-    back only 2-D ``dW_rows`` arrays are transposed; anything else (a 1-D dW, a db of shape
-    (1, n_l), a list that is not pairs) passes through untouched for the harness to report.
-    ``supports`` defaults to the seeds' six activations with mse and bce (declare more).
+    and returns ``[(dW_rows (n_{l-1}, n_l), db (n_l,)), ...]``; ``bias="row"`` passes and takes
+    b as (1, n_l), ``"column"`` as (n_l, 1). Inputs are transposed *views* of the harness's
+    copies, so writing into them is still seen as mutating the inputs. On the way back only 2-D
+    ``dW_rows`` arrays are transposed and only biases of the declared form flattened; anything
+    else (a 1-D dW, a list that is not pairs) passes through for the harness to report.
+    ``supports`` defaults to the function's own ``.supports`` (activations and losses), else to
+    the seeds' six activations with mse and bce.
     """
-    declared = _support(supports, "from_rows")
+    declared = _support(_own(supports, backward_rows, "from_rows"), "from_rows")
+    _check_bias(bias, "from_rows")
+
+    def back(dW_rows: Any, db: Any) -> tuple[Any, Any]:
+        is_matrix = isinstance(dW_rows, np.ndarray) and dW_rows.ndim == 2
+        return (dW_rows.T if is_matrix else dW_rows, _bias_out(db, bias))
 
     def backward(params: Params, X: Array, Y: Array, activations: Sequence[str], loss: str) -> Any:
         _require(declared, activations, loss)
-        params_rows = [(W.T, b) for W, b in params]
-        output = backward_rows(params_rows, X.T, Y.T, activations, loss)
-        if isinstance(output, np.ndarray) or not isinstance(output, Sequence):
-            return output
-        back: list[Any] = []
-        for pair in output:
-            if isinstance(pair, np.ndarray) or not isinstance(pair, Sequence) or len(pair) != 2:
-                back.append(pair)
-                continue
-            dW_rows, db = pair
-            is_matrix = isinstance(dW_rows, np.ndarray) and dW_rows.ndim == 2
-            back.append((dW_rows.T if is_matrix else dW_rows, db))
-        return back
+        params_rows = [(W.T, _bias_in(b, bias)) for W, b in params]
+        return _pairs_out(backward_rows(params_rows, X.T, Y.T, activations, loss), back)
 
     backward.__wrapped__ = backward_rows  # type: ignore[attr-defined]  # names the user's code
+    return _declare(backward, declared)
+
+
+def from_columns(
+    backward_columns: Callable[..., Any],
+    *,
+    bias: str = "column",
+    supports: Mapping[str, Sequence[str]] | None = None,
+) -> AdaptedBackward:
+    """Adapt a backprop in the contract's layout (columns as samples) that keeps its biases as
+    (n_l, 1) columns (``bias="column"``, the default) or (1, n_l) rows: it receives them so and
+    may return them so. ``supports`` as in `from_rows`."""
+    declared = _support(_own(supports, backward_columns, "from_columns"), "from_columns")
+    _check_bias(bias, "from_columns")
+
+    def backward(params: Params, X: Array, Y: Array, activations: Sequence[str], loss: str) -> Any:
+        _require(declared, activations, loss)
+        given = [(W, _bias_in(b, bias)) for W, b in params]
+        output = backward_columns(given, X, Y, activations, loss)
+        return _pairs_out(output, lambda dW, db: (dW, _bias_out(db, bias)))
+
+    backward.__wrapped__ = backward_columns  # type: ignore[attr-defined]  # names the user's code
     return _declare(backward, declared)
 
 

@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.adapters import from_flat, from_rows
+from harness.adapters import BIASES, from_columns, from_flat, from_rows
 from harness.auditing import audit, check
 from harness.campaign import PROFILES, CampaignResult, check_case, fast_case, run_campaign
 from harness.candidate import ISOLATIONS, Candidate, CandidateError, load_candidate
@@ -201,6 +201,13 @@ def _parser() -> argparse.ArgumentParser:
         default="columns",
         help="columns: the plug-in contract; rows: X (m, n0), W (n_{l-1}, n_l); "
         "flat: grad(theta, X, Y) (needs --sizes, --activations, --loss)",
+    )
+    audit.add_argument(
+        "--bias",
+        choices=BIASES,
+        default="vector",
+        help="how the code keeps biases, with --layout columns or rows: vector (n,), the "
+        "contract's; column (n, 1); row (1, n)",
     )
     audit.add_argument("--examples", type=int, default=100, metavar="N")
     audit.add_argument("--seed", type=int, default=0, metavar="S", help="campaign seed")
@@ -415,7 +422,11 @@ def _audited(args: argparse.Namespace) -> Candidate:
     """The target, loaded in its worker and adapted there to the plug-in contract."""
     adapter: Any = None
     if args.layout == "rows":
-        adapter = functools.partial(from_rows)
+        adapter = functools.partial(from_rows, bias=args.bias)
+    elif args.bias != "vector" and args.layout == "columns":
+        adapter = functools.partial(from_columns, bias=args.bias)
+    elif args.bias != "vector":
+        raise HarnessError("--bias applies to --layout columns or rows; --layout flat has none")
     elif args.layout == "flat":
         spec = _spec(args)
         adapter = functools.partial(from_flat, sizes=spec.sizes, activations=spec.activations,
@@ -433,6 +444,8 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
     front_words = ["audit", args.target]
     if args.layout != "columns":
         front_words += ["--layout", args.layout]
+    if args.bias != "vector":
+        front_words += ["--bias", args.bias]
     front_words += _replay_words(args)
     front = shlex.join(front_words)
     start = time.perf_counter()

@@ -3,17 +3,22 @@ correct one passes, each injected bug is caught and pinned to the tensors it bre
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import pytest
 
+import reference
 from harness import NetworkSpec, Problem, audit, check
-from harness.adapters import AdapterError, from_per_sample
+from harness.adapters import AdapterError, from_columns, from_per_sample, from_rows
+from harness.cli import main
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "styles"))
+STYLES = Path(__file__).resolve().parent / "styles"
+sys.path.insert(0, str(STYLES))
 
-import nielsen
+import column_bias  # noqa: E402 - tests/styles is put on sys.path above
+import nielsen  # noqa: E402
 
 SIGMOID_NET = NetworkSpec((3, 4, 2), ("sigmoid", "sigmoid"), "mse")
 
@@ -64,3 +69,66 @@ def test_from_per_sample_usage_errors_say_the_fix() -> None:
         from_per_sample(nielsen.Network().backprop, returns="bw")
     with pytest.raises(AdapterError, match="reduction must be 'mean'"):
         from_per_sample(nielsen.Network().backprop, reduction="avg")
+
+
+# --- column biases (n, 1), the contract's layout ---------------------------------------------
+
+TANH_BCE = NetworkSpec((3, 4, 2), ("tanh", "sigmoid"), "bce")
+SUPPORTS = column_bias.SUPPORTS
+
+
+def test_column_biases_pass_through_from_columns() -> None:
+    backward = from_columns(column_bias.backward, supports=SUPPORTS)
+    assert check(backward, Problem.random(TANH_BCE, 5, seed=0)).passed
+    report = audit(backward, examples=20, seed=0)
+    assert report.passed and report.judged == 20
+    # Without the adapter its (n,) biases do not broadcast the way it expects (n, 1) ones to.
+    plain = check(column_bias.backward, Problem.random(TANH_BCE, 5, seed=0))
+    assert [(f.layer, f.kind) for f in plain.findings] == [(None, "raises")]
+
+
+@pytest.mark.parametrize(
+    ("bug", "tensors"),
+    [
+        ("db_not_averaged", {(1, "b"), (2, "b")}),
+        ("tanh_prime_not_squared", {(1, "W"), (1, "b")}),
+        ("output_delta_uses_z", {(1, "W"), (1, "b"), (2, "W"), (2, "b")}),
+    ],
+)
+def test_column_bias_bugs_are_caught_through_the_adapter(
+    bug: str, tensors: set[tuple[int, str]]
+) -> None:
+    backward = from_columns(column_bias.BUGGY[bug], supports=SUPPORTS)
+    report = check(backward, Problem.random(TANH_BCE, 5, seed=0))
+    assert _wrong(report) == tensors
+
+
+def test_the_cli_audits_column_biases_and_replays_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = f"{STYLES / 'column_bias.py'}:backward"
+    reports = ["--report-dir", str(tmp_path / "r")]
+    one = ["--sizes", "3,4,2", "--activations", "tanh,sigmoid", "--loss", "bce"]
+    assert main(["audit", target, "--bias", "column", "--examples", "10", *reports]) == 0
+    assert main(["audit", target, *one, "--problem-seed", "0", *reports]) == 1  # (n, 1) db
+    summary = json.loads((tmp_path / "r" / "latest" / "summary.json").read_text())
+    assert "--bias" not in summary["cases"][0]["reproduce"]
+    assert main(["audit", target, "--bias", "row", *one, "--problem-seed", "0", *reports]) == 1
+    summary = json.loads((tmp_path / "r" / "latest" / "summary.json").read_text())
+    assert "--bias row" in summary["cases"][0]["reproduce"]
+    assert main(["audit", target, "--bias", "column", "--layout", "flat", *one, *reports]) == 2
+    assert "--bias applies to --layout columns or rows" in capsys.readouterr().err
+
+
+def test_from_rows_takes_row_biases() -> None:
+    def rows_with_row_bias(params_rows, X_rows, Y_rows, activations, loss):  # type: ignore[no-untyped-def]
+        assert all(b.shape == (1, W.shape[1]) for W, b in params_rows)
+        columns = reference.backward(
+            [(W.T, b[0]) for W, b in params_rows], X_rows.T, Y_rows.T, activations, loss
+        )
+        return [(dW.T, db[None, :]) for dW, db in columns]
+
+    backward = from_rows(rows_with_row_bias, bias="row")
+    assert check(backward, Problem.random(TANH_BCE, 5, seed=0)).passed
+    with pytest.raises(AdapterError, match="bias must be 'vector'"):
+        from_rows(rows_with_row_bias, bias="columns")
