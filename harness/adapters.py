@@ -16,6 +16,7 @@ harness's own shape, dtype and value findings speak about the user's code.
 - `from_columns`: the contract's layout with biases kept as (n, 1) columns (or (1, n) rows).
 - `from_flat`: ``grad(theta, X, Y) -> dtheta`` on one flat parameter vector.
 - `from_per_sample`: ``backprop(x, y) -> (nabla_b, nabla_w)`` for one sample (Nielsen's style).
+- `from_dict`: a dict of parameters and ``loss(X, y) -> (loss, grads)`` (cs231n's style).
 - `from_torch`: torch.autograd on an ``nn.Sequential`` (audits autograd itself, or your module).
 - `from_jax`: ``jax.grad`` of the loss written in jax.numpy (or of your own loss function).
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any, Final, Protocol, cast
 
 import numpy as np
@@ -46,6 +47,7 @@ __all__ = [
     "AdapterError",
     "MissingDependencyError",
     "from_columns",
+    "from_dict",
     "from_flat",
     "from_jax",
     "from_per_sample",
@@ -270,6 +272,91 @@ def from_columns(
         return _pairs_out(output, lambda dW, db: (dW, _bias_out(db, bias)))
 
     backward.__wrapped__ = backward_columns  # type: ignore[attr-defined]  # names the user's code
+    return _declare(backward, declared)
+
+
+# --- dict parameters and a loss-and-grads function -----------------------------------------------
+
+
+def from_dict(
+    loss_and_grads: Callable[..., Any],
+    *,
+    activations: Sequence[str],
+    loss: Loss | str = "cross_entropy",
+    l2: float = 0.0,
+    params: MutableMapping[str, Any] | None = None,
+    keys: tuple[str, str] = ("W{l}", "b{l}"),
+    layout: str = "rows",
+    labels: str = "int",
+    returns: str = "loss,grads",
+) -> AdaptedBackward:
+    """Adapt a model kept as a dict of parameters with a ``loss(X, y) -> (loss, grads)`` function
+    (cs231n's style): it is audited on networks of ``len(activations)`` layers with those
+    activations (e.g. ``("relu", "softmax")`` for affine-relu-affine-softmax), that ``loss``
+    (a name or a `harness.Loss`; cross-entropy by default) and L2 ``l2`` (cs231n's
+    ``0.5 * reg * Σ W²`` is ``l2=reg``).
+
+    Before each call the parameters are written into ``params`` (default: the ``params`` dict of
+    the object whose method ``loss_and_grads`` is) under ``keys`` (``"W1"``, ``"b1"``, ...;
+    1-based, formatted with ``l``). ``layout="rows"`` stores W as (n_in, n_out) and passes X as
+    (m, n0); ``"columns"`` is the contract's. ``labels="int"`` passes y as integer class labels
+    (the one-hot Y's argmax), ``"onehot"`` passes Y itself. ``returns="grads"`` for a function
+    that returns the grads dict alone. The grads dict must hold the same keys.
+    """
+    if layout not in ("rows", "columns"):
+        raise AdapterError(f"from_dict: layout must be 'rows' or 'columns', got {layout!r}")
+    if labels not in ("int", "onehot"):
+        raise AdapterError(f"from_dict: labels must be 'int' or 'onehot', got {labels!r}")
+    if returns not in ("loss,grads", "grads"):
+        raise AdapterError(f"from_dict: returns must be 'loss,grads' or 'grads', got {returns!r}")
+    if not all(isinstance(key, str) and "{l}" in key for key in keys) or len(keys) != 2:
+        raise AdapterError(f"from_dict: keys must be two patterns with {{l}}, got {keys!r}")
+    store = (
+        params
+        if params is not None
+        else getattr(getattr(loss_and_grads, "__self__", None), "params", None)
+    )
+    if not isinstance(store, MutableMapping):
+        raise AdapterError(
+            "from_dict: no parameter dict to write into: pass params=model.params (or give the "
+            "bound method model.loss of an object with a .params dict)"
+        )
+    declared_loss = loss if isinstance(loss, Loss) else Loss(loss)
+    names = tuple(activations)
+    declared = _support({"activations": names, "losses": (declared_loss.name,)}, "from_dict")
+    declared.update(losses=(declared_loss,), l2=(float(l2),), depths=(len(names),))
+    W_key, b_key = keys
+
+    def backward(params: Params, X: Array, Y: Array, activations: Sequence[str], loss: str) -> Any:
+        if tuple(activations) != names or loss != declared_loss.name:
+            raise NotImplementedError(
+                f"from_dict declares activations {names} and {declared_loss!r}; this problem "
+                f"is {tuple(activations)}, {loss!r}"
+            )
+        for l, (W, b) in enumerate(params, start=1):
+            store[W_key.format(l=l)] = W.T.copy() if layout == "rows" else W.copy()
+            store[b_key.format(l=l)] = b.copy()
+        if labels == "int":
+            if not np.all(np.isin(Y, (0.0, 1.0))) or not np.all(Y.sum(axis=0) == 1):
+                raise NotImplementedError("integer labels need one-hot targets Y")
+            y: Array = Y.argmax(axis=0)
+        else:
+            y = Y.T.copy() if layout == "rows" else Y
+        output = loss_and_grads(X.T.copy() if layout == "rows" else X, y)
+        grads = output[1] if returns == "loss,grads" else output
+        if not isinstance(grads, Mapping):
+            where = " as the second value" if returns == "loss,grads" else ""
+            raise TypeError(
+                f"from_dict: expected a dict of gradients{where}, got {type(grads).__name__}"
+            )
+        pairs = []
+        for l in range(1, len(params) + 1):
+            dW, db = grads[W_key.format(l=l)], grads[b_key.format(l=l)]
+            is_matrix = isinstance(dW, np.ndarray) and dW.ndim == 2
+            pairs.append((dW.T if layout == "rows" and is_matrix else dW, db))
+        return pairs
+
+    backward.__wrapped__ = loss_and_grads  # type: ignore[attr-defined]  # names the user's code
     return _declare(backward, declared)
 
 

@@ -11,13 +11,14 @@ import pytest
 
 import reference
 from harness import NetworkSpec, Problem, audit, check
-from harness.adapters import AdapterError, from_columns, from_per_sample, from_rows
+from harness.adapters import AdapterError, from_columns, from_dict, from_per_sample, from_rows
 from harness.cli import main
 
 STYLES = Path(__file__).resolve().parent / "styles"
 sys.path.insert(0, str(STYLES))
 
 import column_bias  # noqa: E402 - tests/styles is put on sys.path above
+import cs231n  # noqa: E402
 import nielsen  # noqa: E402
 
 SIGMOID_NET = NetworkSpec((3, 4, 2), ("sigmoid", "sigmoid"), "mse")
@@ -132,3 +133,42 @@ def test_from_rows_takes_row_biases() -> None:
     assert check(backward, Problem.random(TANH_BCE, 5, seed=0)).passed
     with pytest.raises(AdapterError, match="bias must be 'vector'"):
         from_rows(rows_with_row_bias, bias="columns")
+
+
+# --- dict parameters and loss(X, y) -> (loss, grads): cs231n ---------------------------------
+
+RELU_SOFTMAX = NetworkSpec((3, 4, 2), ("relu", "softmax"), "cross_entropy", l2=0.1)
+
+
+def test_a_cs231n_classifier_passes_through_from_dict() -> None:
+    model = cs231n.TwoLayerNet(reg=0.1)
+    backward = from_dict(model.loss, activations=("relu", "softmax"), l2=model.reg)
+    assert check(backward, Problem.random(RELU_SOFTMAX, 5, seed=0)).passed
+    report = audit(backward, examples=20, seed=0)
+    assert report.passed and report.judged == 20
+
+
+@pytest.mark.parametrize(
+    ("bug", "tensors"),
+    [
+        ("l2_gradient_missing", {(1, "W"), (2, "W")}),
+        ("scores_gradient_not_averaged", {(1, "W"), (1, "b"), (2, "W"), (2, "b")}),
+        ("relu_backward_missing", {(1, "W"), (1, "b")}),
+    ],
+)
+def test_cs231n_bugs_are_caught_through_the_adapter(
+    bug: str, tensors: set[tuple[int, str]]
+) -> None:
+    model = cs231n.TwoLayerNet(reg=0.1, bug=bug)
+    backward = from_dict(model.loss, activations=("relu", "softmax"), l2=model.reg)
+    report = check(backward, Problem.random(RELU_SOFTMAX, 8, seed=3, weight_scale=2.0))
+    assert _wrong(report) == tensors
+
+
+def test_from_dict_usage_errors_say_the_fix() -> None:
+    with pytest.raises(AdapterError, match=r"pass params=model\.params"):
+        from_dict(lambda X, y: (0.0, {}), activations=("relu", "softmax"))
+    with pytest.raises(AdapterError, match="layout must be 'rows' or 'columns'"):
+        from_dict(cs231n.TwoLayerNet().loss, activations=("softmax",), layout="cols")
+    with pytest.raises(AdapterError, match="keys must be two patterns"):
+        from_dict(cs231n.TwoLayerNet().loss, activations=("softmax",), keys=("W", "b"))
