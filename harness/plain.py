@@ -16,7 +16,7 @@ so a lying container is judged by what it yielded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,7 +74,11 @@ def read_output(output: Any, depth: int) -> Plain:
         return output
     if not _is_container(output):
         kind = type(output).__name__
-        return Unusable(f"returned {kind}, expected a list of {depth} (dW, db) pairs")
+        hint = ""
+        if isinstance(output, Mapping):
+            hint = (": a dict of gradients goes through harness.adapters.from_dict (a dict "
+                    "of parameters and loss(X, y) -> (loss, grads))")  # fmt: skip
+        return Unusable(f"returned {kind}, expected a list of {depth} (dW, db) pairs{hint}")
     try:
         layers = list(output)
         pairs: PlainPairs = []

@@ -269,12 +269,54 @@ def load(key: str, source: Source) -> Loaded | LoadFailed:
         backward = loaded[key] if key in loaded else resolve(source)
         name = name_of(backward)
         support, keywords = declaration(backward)
+        mismatch = _contract_mismatch(backward, keywords)
+        if mismatch is not None:
+            raise _LoadError(mismatch)
     except _LoadError as error:
         return LoadFailed(str(error))
     except BaseException as error:  # a hostile attribute or __getattr__
         return LoadFailed(f"reading it raised {describe(error)}")
     loaded[key] = backward
     return Loaded(os.getpid(), name, support, keywords)
+
+
+_CONTRACT = "backward(params, X, Y, activations, loss) -> [(dW1, db1), ...]"
+#: What a function of n positional parameters most likely is, and the adapter that fits it.
+_LOOKS_LIKE = {
+    2: "looks like a per-sample backprop(x, y) — use harness.adapters.from_per_sample — or a "
+    "loss(X, y) -> (loss, grads) function — use from_dict",
+    3: "looks like grad(theta, X, Y) on one flat parameter vector — use --layout flat / "
+    "harness.adapters.from_flat",
+}
+
+
+def _contract_mismatch(backward: Backward, keywords: bool) -> str | None:
+    """Why ``backward`` cannot be called as the contract calls it, with the adapter that fits,
+    or None (also when its signature cannot be read: it is then judged by calling it)."""
+    try:
+        signature = inspect.signature(
+            backward, follow_wrapped=False
+        )  # an adapter, not its user code
+    except (TypeError, ValueError):
+        return None
+    extra = {"half": False, "reduction": "mean", "l2": 0.0} if keywords else {}
+    try:
+        signature.bind(*range(5), **extra)
+        return None
+    except TypeError as error:
+        why = str(error)
+    positional = [
+        p.name
+        for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    shown = f"{name_of(backward).split(':')[-1]}({', '.join(positional)})"
+    if len(positional) in _LOOKS_LIKE:
+        return (
+            f"{shown} takes {len(positional)} positional arguments where the contract passes 5, "
+            f"{_CONTRACT}: it {_LOOKS_LIKE[len(positional)]}"
+        )
+    return f"{shown} cannot be called as {_CONTRACT}: {why}"
 
 
 # --- calling -------------------------------------------------------------------------------------

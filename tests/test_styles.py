@@ -172,3 +172,51 @@ def test_from_dict_usage_errors_say_the_fix() -> None:
         from_dict(cs231n.TwoLayerNet().loss, activations=("softmax",), layout="cols")
     with pytest.raises(AdapterError, match="keys must be two patterns"):
         from_dict(cs231n.TwoLayerNet().loss, activations=("softmax",), keys=("W", "b"))
+
+
+# --- usage errors that say the fix (issue 13, point 4) -----------------------------------------
+
+SIGNATURES = """
+def loss(X, y):
+    return 0.0, {}
+
+def grad(theta, X, Y):
+    return theta
+
+def backprop(x, y):
+    return [], []
+
+def returns_a_dict(params, X, Y, activations, loss):
+    return {"W1": params[0][0], "b1": params[0][1]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "fragments"),
+    [
+        ("loss", ["loss(X, y) takes 2 positional arguments where the contract passes 5",
+                  "from_dict", "from_per_sample"]),
+        ("backprop", ["backprop(x, y) takes 2 positional arguments", "from_per_sample"]),
+        ("grad", ["grad(theta, X, Y) takes 3 positional arguments", "--layout flat"]),
+    ],
+)  # fmt: skip
+def test_a_wrong_signature_is_exit_2_naming_the_adapter_that_fits(
+    name: str, fragments: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "signatures.py"
+    path.write_text(SIGNATURES)
+    reports = tmp_path / "reports"
+    assert main(["audit", f"{path}:{name}", "--examples", "3", "--report-dir", str(reports)]) == 2
+    err = capsys.readouterr().err
+    assert f"could not load {path}:{name}" in err and "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, err
+    assert not reports.exists()  # no report folder for a usage error
+
+
+def test_a_returned_dict_names_from_dict(tmp_path: Path) -> None:
+    path = tmp_path / "signatures.py"
+    path.write_text(SIGNATURES)
+    report = check(f"{path}:returns_a_dict", Problem.random(TANH_BCE, 3, seed=0))
+    (finding,) = report.findings
+    assert "returned dict" in finding.detail and "from_dict" in finding.detail
