@@ -17,6 +17,7 @@ harness's own shape, dtype and value findings speak about the user's code.
 - `from_flat`: ``grad(theta, X, Y) -> dtheta`` on one flat parameter vector.
 - `from_per_sample`: ``backprop(x, y) -> (nabla_b, nabla_w)`` for one sample (Nielsen's style).
 - `from_dict`: a dict of parameters and ``loss(X, y) -> (loss, grads)`` (cs231n's style).
+- `from_layers`: layer objects whose ``backward`` leaves ``dW`` and ``db`` on them.
 - `from_torch`: torch.autograd on an ``nn.Sequential`` (audits autograd itself, or your module).
 - `from_jax`: ``jax.grad`` of the loss written in jax.numpy (or of your own loss function).
 
@@ -50,6 +51,7 @@ __all__ = [
     "from_dict",
     "from_flat",
     "from_jax",
+    "from_layers",
     "from_per_sample",
     "from_rows",
     "from_torch",
@@ -358,6 +360,71 @@ def from_dict(
 
     backward.__wrapped__ = loss_and_grads  # type: ignore[attr-defined]  # names the user's code
     return _declare(backward, declared)
+
+
+# --- layer objects with forward and backward methods --------------------------------------------
+
+
+def from_layers(
+    layers: Callable[[tuple[int, ...], tuple[str, ...]], Sequence[Any]],
+    loss_grad: Callable[[Any, Any], Any],
+    *,
+    supports: Mapping[str, Sequence[str]] | None = None,
+    layout: str = "rows",
+    bias: str = "row",
+    attributes: tuple[str, str, str, str] = ("W", "b", "dW", "db"),
+    forward: str = "forward",
+    backward: str = "backward",
+) -> AdaptedBackward:
+    """Adapt a network of layer objects (numpy-ml, ML-From-Scratch): ``layers(sizes,
+    activations)`` builds the list (dense layers and activation layers, in order); the dense
+    ones, those with a ``W`` attribute, get the parameters; ``layer.forward(A)`` runs the batch
+    forward, ``loss_grad(A_out, Y)`` (your loss's gradient, with its 1/m) starts the backward
+    pass, ``layer.backward(dA)`` returns the gradient for the layer below and leaves ``dW`` and
+    ``db`` on the dense layers, where they are read.
+
+    ``layout="rows"``: X (m, n0), W stored (n_in, n_out), b as a (1, n_out) row (``bias=``
+    "row", "vector" or "column"); ``"columns"``: the contract's. ``attributes`` names W, b, dW
+    and db; ``forward`` and ``backward`` the methods. ``supports`` (activations, losses) defaults
+    to the seeds' six activations with mse and bce. The list is built once per architecture.
+    """
+    declared = _support(supports, "from_layers")
+    _check_bias(bias, "from_layers")
+    if layout not in ("rows", "columns"):
+        raise AdapterError(f"from_layers: layout must be 'rows' or 'columns', got {layout!r}")
+    W_name, b_name, dW_name, db_name = attributes
+    built: dict[tuple[tuple[int, ...], tuple[str, ...]], list[Any]] = {}
+
+    def adapted(params: Params, X: Array, Y: Array, activations: Sequence[str], loss: str) -> Any:
+        _require(declared, activations, loss)
+        key = ((int(X.shape[0]), *(int(W.shape[0]) for W, _ in params)), tuple(activations))
+        if key not in built:
+            built[key] = list(layers(*key))
+        network = built[key]
+        dense = [layer for layer in network if hasattr(layer, W_name)]
+        if len(dense) != len(params):
+            raise AdapterError(
+                f"from_layers: layers{key} built {len(dense)} layer(s) with a {W_name!r} "
+                f"attribute for a network of {len(params)}"
+            )
+        for layer, (W, b) in zip(dense, params):
+            setattr(layer, W_name, W.T.copy() if layout == "rows" else W.copy())
+            setattr(layer, b_name, _bias_in(b, bias).copy())
+        A = X.T.copy() if layout == "rows" else X
+        for layer in network:
+            A = getattr(layer, forward)(A)
+        gradient = loss_grad(A, Y.T.copy() if layout == "rows" else Y)
+        for layer in reversed(network):
+            gradient = getattr(layer, backward)(gradient)
+        pairs = []
+        for layer in dense:
+            dW, db = getattr(layer, dW_name), getattr(layer, db_name)
+            is_matrix = isinstance(dW, np.ndarray) and dW.ndim == 2
+            pairs.append((dW.T if layout == "rows" and is_matrix else dW, _bias_out(db, bias)))
+        return pairs
+
+    adapted.__wrapped__ = layers  # type: ignore[attr-defined]  # names the user's code
+    return _declare(adapted, declared)
 
 
 # --- one sample at a time ------------------------------------------------------------------------

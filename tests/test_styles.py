@@ -3,15 +3,24 @@ correct one passes, each injected bug is caught and pinned to the tensors it bre
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import reference
 from harness import NetworkSpec, Problem, audit, check
-from harness.adapters import AdapterError, from_columns, from_dict, from_per_sample, from_rows
+from harness.adapters import (
+    AdapterError,
+    from_columns,
+    from_dict,
+    from_layers,
+    from_per_sample,
+    from_rows,
+)
 from harness.cli import main
 
 STYLES = Path(__file__).resolve().parent / "styles"
@@ -19,6 +28,7 @@ sys.path.insert(0, str(STYLES))
 
 import column_bias  # noqa: E402 - tests/styles is put on sys.path above
 import cs231n  # noqa: E402
+import layers  # noqa: E402
 import nielsen  # noqa: E402
 
 SIGMOID_NET = NetworkSpec((3, 4, 2), ("sigmoid", "sigmoid"), "mse")
@@ -220,3 +230,49 @@ def test_a_returned_dict_names_from_dict(tmp_path: Path) -> None:
     report = check(f"{path}:returns_a_dict", Problem.random(TANH_BCE, 3, seed=0))
     (finding,) = report.findings
     assert "returned dict" in finding.detail and "from_dict" in finding.detail
+
+
+# --- layer objects with forward/backward and dW/db attributes -----------------------------------
+
+TANH_MSE = NetworkSpec((3, 4, 2), ("tanh", "sigmoid"), "mse")
+LAYER_SUPPORT = {"activations": ["tanh", "sigmoid"], "losses": ["mse"]}
+
+
+def _layered(bug: str | None = None) -> Any:
+    return from_layers(
+        functools.partial(layers.build, bug=bug),
+        layers.MSE(bug).grad,
+        supports=LAYER_SUPPORT,
+    )
+
+
+def test_layer_objects_pass_through_from_layers() -> None:
+    assert check(_layered(), Problem.random(TANH_MSE, 5, seed=0)).passed
+    report = audit(_layered(), examples=20, seed=0)
+    assert report.passed and report.judged == 20
+
+
+@pytest.mark.parametrize(
+    ("bug", "tensors"),
+    [
+        ("db_averaged_again", {(1, "b"), (2, "b")}),
+        ("tanh_backward_not_squared", {(1, "W"), (1, "b")}),
+        ("loss_grad_without_the_2", {(1, "W"), (1, "b"), (2, "W"), (2, "b")}),
+    ],
+)
+def test_layer_object_bugs_are_caught_through_the_adapter(
+    bug: str, tensors: set[tuple[int, str]]
+) -> None:
+    report = check(_layered(bug), Problem.random(TANH_MSE, 5, seed=0))
+    assert _wrong(report) == tensors
+
+
+def test_from_layers_says_when_the_layers_do_not_fit_the_network() -> None:
+    one_dense = from_layers(
+        lambda sizes, activations: [layers.Dense(sizes[0], sizes[-1])],
+        layers.MSE().grad,
+        supports=LAYER_SUPPORT,
+    )
+    report = check(one_dense, Problem.random(TANH_MSE, 5, seed=0))
+    (finding,) = report.findings
+    assert "built 1 layer(s) with a 'W' attribute for a network of 2" in finding.detail
