@@ -207,6 +207,12 @@ def _bias_out(db: Any, bias: str) -> Any:
     return db
 
 
+def _dW_from_rows(dW_rows: Any) -> Any:
+    """A rows-layout dW (n_{l-1}, n_l) as the contract's (n_l, n_{l-1}); anything that is not a
+    2-D array is left as it is for the harness to report."""
+    return dW_rows.T if isinstance(dW_rows, np.ndarray) and dW_rows.ndim == 2 else dW_rows
+
+
 def _pairs_out(output: Any, transform: Callable[[Any, Any], tuple[Any, Any]]) -> Any:
     """Apply ``transform(dW, db)`` to each pair of a list of pairs; anything that is not one
     (a bare array, a pair of three) passes through untouched for the harness to report."""
@@ -243,8 +249,7 @@ def from_rows(
     _check_bias(bias, "from_rows")
 
     def back(dW_rows: Any, db: Any) -> tuple[Any, Any]:
-        is_matrix = isinstance(dW_rows, np.ndarray) and dW_rows.ndim == 2
-        return (dW_rows.T if is_matrix else dW_rows, _bias_out(db, bias))
+        return (_dW_from_rows(dW_rows), _bias_out(db, bias))
 
     def backward(params: Params, X: Array, Y: Array, activations: Sequence[str], loss: str) -> Any:
         _require(declared, activations, loss)
@@ -354,8 +359,7 @@ def from_dict(
         pairs = []
         for l in range(1, len(params) + 1):
             dW, db = grads[W_key.format(l=l)], grads[b_key.format(l=l)]
-            is_matrix = isinstance(dW, np.ndarray) and dW.ndim == 2
-            pairs.append((dW.T if layout == "rows" and is_matrix else dW, db))
+            pairs.append((_dW_from_rows(dW) if layout == "rows" else dW, db))
         return pairs
 
     backward.__wrapped__ = loss_and_grads  # type: ignore[attr-defined]  # names the user's code
@@ -419,8 +423,7 @@ def from_layers(
         pairs = []
         for layer in dense:
             dW, db = getattr(layer, dW_name), getattr(layer, db_name)
-            is_matrix = isinstance(dW, np.ndarray) and dW.ndim == 2
-            pairs.append((dW.T if layout == "rows" and is_matrix else dW, _bias_out(db, bias)))
+            pairs.append((_dW_from_rows(dW) if layout == "rows" else dW, _bias_out(db, bias)))
         return pairs
 
     adapted.__wrapped__ = layers  # type: ignore[attr-defined]  # names the user's code
