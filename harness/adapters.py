@@ -28,6 +28,7 @@ imported only when their adapter is made.
 from __future__ import annotations
 
 import importlib
+import inspect
 import itertools
 import threading
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
@@ -37,6 +38,7 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.network import ACTIVATIONS, LOSSES, Array, Params, leaky_slope, parse_activation
+from harness.replay import Recipe
 from harness.spec import Loss, NetworkSpec
 from harness.strategies import SEED_ACTIVATIONS
 
@@ -84,9 +86,37 @@ class AdaptedBackward(Protocol):
     ) -> Any: ...
 
 
-def _declare(backward: Callable[..., Any], supports: dict[str, tuple[Any, ...]]) -> AdaptedBackward:
+def _declare(
+    backward: Callable[..., Any], supports: dict[str, tuple[Any, ...]], recipe: Recipe
+) -> AdaptedBackward:
     backward.supports = supports  # type: ignore[attr-defined]
+    backward.recipe = recipe  # type: ignore[attr-defined]  # how a reproduce line rebuilds it
     return cast(AdaptedBackward, backward)
+
+
+def _recipe(
+    adapter: Callable[..., Any],
+    arguments: tuple[Any, ...],
+    options: Mapping[str, Any],
+    cli: tuple[str, ...] | None = None,
+) -> Recipe:
+    """`harness.replay.Recipe` of ``adapter(*arguments, **options)``, keeping only the options
+    that differ from the adapter's defaults."""
+    defaults = {name: p.default for name, p in inspect.signature(adapter).parameters.items()}
+    given = {
+        name: value
+        for name, value in options.items()
+        if defaults.get(name, inspect.Parameter.empty) is inspect.Parameter.empty
+        or not _same(value, defaults[name])
+    }
+    return Recipe(adapter.__name__, arguments, given, cli)
+
+
+def _same(value: Any, default: Any) -> bool:
+    try:
+        return bool(value is default or (type(value) is type(default) and value == default))
+    except Exception:  # an array: == is elementwise
+        return False
 
 
 class _Remade:
@@ -107,6 +137,7 @@ class _Remade:
         self.__wrapped__ = backward  # harness.worker.name_of names the wrapped function
         self.supports = declared
         self._recipe = (factory, args, kwargs)
+        self.recipe = _recipe(factory, tuple(a for a in args if a is not None), kwargs)
 
     def __call__(
         self, params: Params, X: Array, Y: Array, activations: Sequence[str], loss: str
@@ -257,7 +288,9 @@ def from_rows(
         return _pairs_out(backward_rows(params_rows, X.T, Y.T, activations, loss), back)
 
     backward.__wrapped__ = backward_rows  # type: ignore[attr-defined]  # names the user's code
-    return _declare(backward, declared)
+    cli = ("--layout", "rows", *(() if bias == "vector" else ("--bias", bias)))
+    made = _recipe(from_rows, (backward_rows,), {"supports": supports, "bias": bias}, cli)
+    return _declare(backward, declared, made)
 
 
 def from_columns(
@@ -279,7 +312,9 @@ def from_columns(
         return _pairs_out(output, lambda dW, db: (dW, _bias_out(db, bias)))
 
     backward.__wrapped__ = backward_columns  # type: ignore[attr-defined]  # names the user's code
-    return _declare(backward, declared)
+    cli = () if bias == "vector" else ("--bias", bias)
+    options = {"bias": bias, "supports": supports}
+    return _declare(backward, declared, _recipe(from_columns, (backward_columns,), options, cli))
 
 
 # --- dict parameters and a loss-and-grads function -----------------------------------------------
@@ -363,7 +398,9 @@ def from_dict(
         return pairs
 
     backward.__wrapped__ = loss_and_grads  # type: ignore[attr-defined]  # names the user's code
-    return _declare(backward, declared)
+    options = {"activations": names, "loss": loss, "l2": l2, "params": params, "keys": keys,
+               "layout": layout, "labels": labels, "returns": returns}  # fmt: skip
+    return _declare(backward, declared, _recipe(from_dict, (loss_and_grads,), options))
 
 
 # --- layer objects with forward and backward methods --------------------------------------------
@@ -427,7 +464,9 @@ def from_layers(
         return pairs
 
     adapted.__wrapped__ = layers  # type: ignore[attr-defined]  # names the user's code
-    return _declare(adapted, declared)
+    options = {"supports": supports, "layout": layout, "bias": bias, "attributes": attributes,
+               "forward": forward, "backward": backward}  # fmt: skip
+    return _declare(adapted, declared, _recipe(from_layers, (layers, loss_grad), options))
 
 
 # --- one sample at a time ------------------------------------------------------------------------
@@ -508,7 +547,9 @@ def from_per_sample(
         return [(dW / divisor, db / divisor) for dW, db in total or []]
 
     backward.__wrapped__ = backprop  # type: ignore[attr-defined]  # names the user's code
-    return _declare(backward, declared)
+    options = {"activation": activation, "loss": loss, "reduction": reduction, "returns": returns,
+               "set_params": set_params, "weights": weights, "biases": biases}  # fmt: skip
+    return _declare(backward, declared, _recipe(from_per_sample, (backprop,), options))
 
 
 def _flat_bias(db: Array) -> Array:
@@ -585,7 +626,10 @@ def from_flat(
         "specs": (spec,),
     }
     backward.__wrapped__ = grad  # type: ignore[attr-defined]  # names the user's code
-    return _declare(backward, supports)
+    options = {"layout": layout, "l2": l2}
+    cli = ("--layout", "flat") if layout == "columns" else None  # its spec: the line's --sizes
+    made = _recipe(from_flat, (grad, tuple(sizes), tuple(activations), loss), options, cli)
+    return _declare(backward, supports, made)
 
 
 def _unflatten(

@@ -40,6 +40,7 @@ from harness.compare import Entry, TensorRecord
 from harness.errors import HarnessError
 from harness.fast import FastResult, direction_seed
 from harness.isolation import DEFAULT_MEMORY_LIMIT, close_all
+from harness.replay import PythonCall, cli_front
 from harness.report import Run, check_report_dir, write_report
 from harness.spec import NetworkSpec, Problem
 from harness.strategies import problems
@@ -297,15 +298,51 @@ def _memory_limit(limit: int | None) -> int | None:
     return limit
 
 
-def _judge(mode: str, fast_seed: int | None) -> Any:
+def _options(timeout: float, isolation: str, memory_limit: int | None) -> str:
+    """``, timeout=60.0``-style text for the arguments of a Python call that are not defaults."""
+    options = "" if timeout == 30.0 else f", timeout={timeout!r}"
+    options += "" if isolation == "process" else f", isolation={isolation!r}"
+    return options + ("" if memory_limit == DEFAULT_MEMORY_LIMIT
+                      else f", memory_limit={memory_limit!r}")  # fmt: skip
+
+
+def _front(
+    backward: Any, loaded: Candidate, timeout: float, isolation: str, memory_limit: int | None
+) -> str | PythonCall:
+    """How a reproduce line names the candidate: ``audit TARGET`` for a target string or a
+    function a command line rebuilds, else the Python call (`harness.replay`)."""
+    front = shlex.join(["audit", backward]) if isinstance(backward, str) else None
+    if front is None and isolation == "process":
+        front = cli_front(loaded.replay)
+    options = _options(timeout, isolation, memory_limit)
+    if front is None or (options and not isinstance(backward, str)):
+        return PythonCall(loaded.replay.python, options)
+    words = [] if timeout == 30.0 else ["--timeout", repr(timeout)]
+    words += [] if isolation == "process" else ["--isolation", isolation]
+    if memory_limit != DEFAULT_MEMORY_LIMIT:
+        words += ["--memory-limit", "none" if memory_limit is None else str(memory_limit)]
+    return shlex.join([*shlex.split(front), *words])
+
+
+def _audit_call(
+    backward: Any, loaded: Candidate, options: str, examples: int, seed: int, direction: int | None
+) -> str:
+    """The Python call that runs this campaign again."""
+    expression = repr(backward) if isinstance(backward, str) else loaded.replay.python
+    fast = "" if direction is None else f", mode='fast', fast_seed={direction}"
+    return f"audit({expression}, examples={examples}, seed={seed}{options}{fast})"
+
+
+def _judge(mode: str, fast_seed: int | None) -> tuple[Any, int | None]:
+    """The function that judges one case, and fast mode's direction seed (None in full mode)."""
     if _mode(mode) != "fast":
-        return check_case
+        return check_case, None
     seed = direction_seed(fast_seed, "fast_seed")
 
     def fast(*args: Any, **kwargs: Any) -> CaseResult:
         return fast_case(*args, seed=seed, **kwargs)
 
-    return fast
+    return fast, seed
 
 
 def check(
@@ -330,7 +367,7 @@ def check(
         raise HarnessError(f"problem must be a harness.Problem, got {type(problem).__name__}")
     name = _optional_text(name, "name")
     front = _optional_text(front, "front")
-    judge = _judge(mode, fast_seed)
+    judge, _ = _judge(mode, fast_seed)
     seconds = _positive_timeout(timeout)
     loaded = as_candidate(backward, isolation, _memory_limit(memory_limit))
     candidate = name or (backward if isinstance(backward, str) else loaded.name)
@@ -340,7 +377,7 @@ def check(
         candidate,
         timeout=seconds,
         unsupported_ok=False,
-        front=front or shlex.join(["audit", candidate]),
+        front=front or _front(backward, loaded, seconds, isolation, memory_limit),
     )
     return CheckReport(case)
 
@@ -404,13 +441,14 @@ def audit(
     seconds = _positive_timeout(timeout)
     name = _optional_text(name, "name")
     front = _optional_text(front, "front")
-    judge = _judge(mode, fast_seed)
+    judge, direction = _judge(mode, fast_seed)
     if report_dir is not None:
         check_report_dir(Path(report_dir))
     loaded = as_candidate(backward, isolation, _memory_limit(memory_limit))
     support = _supported(loaded, supports)
     candidate = name or (backward if isinstance(backward, str) else loaded.name)
     profile = PROFILES["default"]
+    named = front or _front(backward, loaded, seconds, isolation, memory_limit)
 
     def check_one(problem: Problem, fresh: bool = False) -> CaseResult:
         inside = support.covers(problem.spec)
@@ -420,7 +458,7 @@ def audit(
             candidate,
             timeout=seconds,
             unsupported_ok=not inside,
-            front=front or shlex.join(["audit", candidate]),
+            front=named,
             fresh=fresh,
         )
 
@@ -443,7 +481,14 @@ def audit(
             examples=result.examples,
             cases=tuple(result.cases),
             passed=result.passed,
-            command=f"audit({candidate}, examples={examples}, seed={seed}, mode={mode!r})",
+            command=_audit_call(
+                backward,
+                loaded,
+                _options(seconds, isolation, memory_limit),
+                examples,
+                seed,
+                direction,
+            ),
             judged=result.judged,
         )
         close_all()  # nothing the candidate left running outlives the verdict or the report

@@ -25,6 +25,7 @@ from harness.compare import SourceValues, TensorRecord, compare, evaluate_source
 from harness.diagnose import diagnose
 from harness.errors import HarnessError, NothingCheckedError
 from harness.fast import fast_check, gradients_of
+from harness.replay import PythonCall
 from harness.spec import Problem
 from harness.strategies import problems
 from harness.support import Support
@@ -72,7 +73,7 @@ def check_case(
     *,
     timeout: float = 30.0,
     unsupported_ok: bool = True,
-    front: str = "verify",
+    front: str | PythonCall = "verify",
     fresh: bool = False,
 ) -> CaseResult:
     """The full verdict on one problem (``front``: how its reproduce line names the candidate;
@@ -94,7 +95,7 @@ def fast_case(
     *,
     timeout: float = 30.0,
     unsupported_ok: bool = True,
-    front: str = "verify",
+    front: str | PythonCall = "verify",
     seed: int = 0,
     fresh: bool = False,
 ) -> CaseResult:
@@ -124,13 +125,15 @@ def fast_case(
 
 
 def _full_verdict(
-    problem: Problem, call: CallResult, candidate: str | None, front: str
+    problem: Problem, call: CallResult, candidate: str | None, front: str | PythonCall
 ) -> CaseResult:
     with one_blas_thread():  # small GEMMs: see harness.threads
         return _verdict(problem, call, candidate, front)
 
 
-def _verdict(problem: Problem, call: CallResult, candidate: str | None, front: str) -> CaseResult:
+def _verdict(
+    problem: Problem, call: CallResult, candidate: str | None, front: str | PythonCall
+) -> CaseResult:
     sources = evaluate_sources(problem)
     records = compare(problem, call.output, sources)
     values_usable = all(r.status not in ("count", "shape", "dtype", "nonfinite") for r in records)

@@ -32,6 +32,7 @@ from harness.compare import TensorRecord
 from harness.errors import CandidateError, HarnessError
 from harness.isolation import DEFAULT_MEMORY_LIMIT, Died, LoadError, Outcome, process_candidate
 from harness.plain import Plain, Unusable
+from harness.replay import Replay
 from harness.spec import Problem
 from harness.worker import LoadFailed, Pickled, Raised, Returned, Source, Target
 from harness.worker import call as worker_call
@@ -64,6 +65,7 @@ class Candidate(Protocol):
     name: str
     support: Any  # a harness.Support, or the typed error its ``supports`` raised
     keywords: bool  # it takes half=, reduction=, l2= (supports["keywords"] is True)
+    replay: Replay  # how a reproduce line rebuilds it (`harness.replay`)
     isolation: str
 
     def call(self, arguments: tuple[Any, ...], timeout: float) -> Outcome: ...
@@ -80,6 +82,7 @@ class _Process:
         self._process = process_candidate(source, memory_limit)
         loaded = self._process.loaded
         self.name, self.support, self.keywords = loaded.name, loaded.support, loaded.keywords
+        self.replay = loaded.replay
 
     def call(self, arguments: tuple[Any, ...], timeout: float) -> Outcome:
         return self._process.call(arguments, timeout)
@@ -102,6 +105,7 @@ class _Inline:
         if isinstance(loaded, LoadFailed):
             raise CandidateError(loaded.text)
         self.name, self.support, self.keywords = loaded.name, loaded.support, loaded.keywords
+        self.replay = loaded.replay
 
     def call(self, arguments: tuple[Any, ...], timeout: float) -> Outcome:
         box: list[Outcome] = []
@@ -163,7 +167,7 @@ def _process(backward: Backward, memory_limit: int | None) -> Candidate:
                     f"could not load {backward!r:.80} in a worker: {error}"
                 ) from None
             by_value += tuple(n for n in sys.modules if n == root or n.startswith(f"{root}."))
-            by_value += (root,)
+            by_value = tuple(dict.fromkeys((*by_value, root)))  # once each: unregistered once
     raise CandidateError(f"could not load {backward!r:.80} in a worker")
 
 

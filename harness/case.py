@@ -8,6 +8,7 @@ from typing import Any
 
 from harness.compare import TensorRecord
 from harness.fast import FastResult
+from harness.replay import PythonCall, python_call
 from harness.spec import Problem
 from harness.taylor import TaylorResult
 
@@ -24,7 +25,7 @@ def _words(front: str) -> list[str]:
 def reproduce_command(
     problem: Problem,
     candidate: str | None,
-    front: str = "verify",
+    front: str | PythonCall = "verify",
     *,
     fast: bool = False,
     fast_seed: int | None = None,
@@ -32,9 +33,16 @@ def reproduce_command(
     """The CLI line that re-runs exactly this case (with ``--fast --fast-seed S`` for a
     fast-mode case), shell-quoted (`shlex.join`): pasted into a shell it runs only itself.
 
-    ``front`` is how the candidate is named: ``verify`` (``--candidate X``), or an ``audit``
-    command line up to and including its target, shell-quoted (``audit X --layout rows``).
+    ``front`` is how the candidate is named: ``verify`` (``--candidate X``), an ``audit``
+    command line up to and including its target, shell-quoted (``audit X --layout rows``), or
+    a `PythonCall` for a candidate no command line rebuilds: the line is then the Python call
+    ``check(...)`` (`harness.replay`).
     """
+    if isinstance(front, PythonCall):
+        extra = ""
+        if fast:
+            extra = ", mode='fast'" + ("" if fast_seed is None else f", fast_seed={fast_seed}")
+        return python_call(front, problem, extra)
     spec = problem.spec
     words = ["gradcheck-harness", *_words(front)]
     if front == "verify" and candidate:
@@ -72,7 +80,7 @@ class CaseResult:
     records: tuple[TensorRecord, ...]
     taylor: TaylorResult | None
     candidate: str | None  # how the candidate was named on the command line, if it was
-    front: str = "verify"  # the command that names it (see reproduce_command)
+    front: str | PythonCall = "verify"  # the command that names it (see reproduce_command)
     mode: str = "full"  # "fast": one random direction first (harness.fast)
     fast: FastResult | None = None  # the fast verdict, when fast mode got that far
     fast_seed: int | None = None  # fast mode's direction seed, when no fast verdict holds it

@@ -287,11 +287,16 @@ def _status_table(case: CaseResult) -> list[str]:
     return [*lines, ""]
 
 
+def _fence(command: str) -> str:
+    """A shell line, or a Python call (`harness.replay`) for a candidate no command rebuilds."""
+    return "```sh" if command.startswith("gradcheck-harness") else "```python"
+
+
 def _case_markdown(case: CaseResult, title: str) -> list[str]:
     status = "HARNESS FAULT" if case.harness_fault else "FAIL"
     lines = [f"## {title} — {status}", "", "```python", f"spec = {case.problem.spec!r}"]
     lines.append(f"problem = {case.problem!r}")
-    lines += ["```", "", "Reproduce:", "", "```sh", case.reproduce, "```", ""]
+    lines += ["```", "", "Reproduce:", "", _fence(case.reproduce), case.reproduce, "```", ""]
     lines += [f"Taylor remainder order: {taylor_text(case)}", ""]
     for record in case.records:
         if record.status != "ok":
@@ -323,7 +328,7 @@ def summary_markdown(run: Run) -> str:
         "",
         "Reproduce the run:",
         "",
-        "```sh",
+        _fence(run.command),
         run.command,
         "```",
         "",

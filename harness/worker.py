@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from harness.plain import Plain, describe, read_output
+from harness.replay import Replay
+from harness.replay import describe as describe_replay
 
 __all__ = [
     "Loaded",
@@ -71,6 +73,7 @@ class Loaded:
     name: str
     support: Any
     keywords: bool
+    replay: Replay  # how a reproduce line rebuilds it (`harness.replay`)
 
 
 @dataclass(frozen=True)
@@ -276,8 +279,12 @@ def load(key: str, source: Source) -> Loaded | LoadFailed:
         return LoadFailed(str(error))
     except BaseException as error:  # a hostile attribute or __getattr__
         return LoadFailed(f"reading it raised {describe(error)}")
+    try:
+        replay = describe_replay(backward)
+    except BaseException:  # a hostile attribute: the reproduce line names it by its name
+        replay = Replay(None, name.rpartition(":")[2] or "backward")
     loaded[key] = backward
-    return Loaded(os.getpid(), name, support, keywords)
+    return Loaded(os.getpid(), name, support, keywords, replay)
 
 
 _CONTRACT = "backward(params, X, Y, activations, loss) -> [(dW1, db1), ...]"

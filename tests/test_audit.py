@@ -126,7 +126,8 @@ def test_a_value_finding_carries_the_worst_entries(problem: Problem) -> None:
     assert finding.mismatched == 1 and finding.total == 12
     assert finding.worst[0].index == (2, 1)
     assert "layer 1 dW: 1/12 entries wrong" in str(report)
-    assert "reproduce: gradcheck-harness audit" in str(report)
+    # a closure: no command line rebuilds it, so the line is the Python call (tests/test_replay.py)
+    assert "reproduce: check(one_entry_off, Problem.random(" in str(report)
     assert json.loads(report.to_json())["findings"][0]["worst"][0]["index"] == [2, 1]
 
 
