@@ -31,6 +31,7 @@ from harness.strategies import problems
 from harness.support import Support
 from harness.taylor import taylor_check
 from harness.threads import one_blas_thread
+from harness.usage import usage_error
 
 __all__ = [
     "MODES",
@@ -238,8 +239,10 @@ def run_campaign(
     ``strategy`` replaces the profile's architectures (e.g. an audit's declared support);
     ``check(problem, fresh=False)`` replaces `check_case` (e.g. with another timeout). The
     minimal failing case is judged again with ``fresh=True`` (in a new worker, as its reproduce
-    line will run), and a different verdict there is a finding. A campaign that judged no case
-    (every one outside the support, or none could be drawn) raises `NothingCheckedError`; a case
+    line will run), and a different verdict there is a finding; a minimal case that shows the
+    candidate was plugged in the wrong way raises `harness.usage.UsageError`. A campaign that
+    judged no case (every one outside the support, or none could be drawn) raises
+    `NothingCheckedError`; a case
     that fails and then passes on Hypothesis's replay is a ``nondeterministic`` finding.
     """
     planned = examples if examples is not None else profile.examples
@@ -313,6 +316,9 @@ def run_campaign(
         ) from None
     if minimal is not None:
         minimal = _confirmed(minimal, check(minimal.problem, fresh=True))
+        misuse = usage_error(loaded, minimal, check)  # plugged in the wrong way: say how
+        if misuse is not None:
+            raise misuse
     seconds = time.perf_counter() - start
     if minimal is None and state["judged"] == 0:
         if not unjudged:

@@ -19,6 +19,7 @@ __all__ = [
     "TargetRangeError",
     "UnknownActivationError",
     "UnknownLossError",
+    "UsageError",
 ]
 
 
@@ -68,3 +69,8 @@ class CandidateError(HarnessError, ValueError):
 
 class NothingCheckedError(HarnessError):
     """A campaign that judged no case: never a pass (the message says why)."""
+
+
+class UsageError(CandidateError):
+    """A candidate plugged in the wrong way (a dict returned, a fixed depth, an undeclared loss
+    convention: `harness.usage`); the message says how to plug it in."""

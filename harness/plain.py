@@ -32,6 +32,13 @@ class Foreign:
     type_name: str
 
 
+#: What an output that is a dict is told (`harness.usage` recognises it).
+DICT_HINT = (
+    "a dict of gradients goes through harness.adapters.from_dict (a dict of parameters and "
+    "loss(X, y) -> (loss, grads))"
+)
+
+
 @dataclass(frozen=True)
 class Unusable:
     """An output that is not a list of (dW, db) pairs: why (completes "candidate ...")."""
@@ -76,8 +83,7 @@ def read_output(output: Any, depth: int) -> Plain:
         kind = type(output).__name__
         hint = ""
         if isinstance(output, Mapping):
-            hint = (": a dict of gradients goes through harness.adapters.from_dict (a dict "
-                    "of parameters and loss(X, y) -> (loss, grads))")  # fmt: skip
+            hint = f": {DICT_HINT}"
         return Unusable(f"returned {kind}, expected a list of {depth} (dW, db) pairs{hint}")
     try:
         layers = list(output)
