@@ -15,12 +15,11 @@ report is written) with the fix:
   bug it is.
 - **an undeclared loss convention**: every failing tensor is a plain mismatch diagnosed as the
   expected one times a constant (``scaled by 1/2: a ½·MSE convention? ...``, ``scaled by m``),
-  and judged under
-  that other convention — on the failing case *and* on a new problem with widths and batch ≥ 3 —
-  the candidate passes completely. The same numbers come from a missing factor (a forgotten 1/m),
-  so the message gives both readings: declare the convention, or fix the factor. A candidate
-  that takes the convention as keywords (``supports["keywords"]``) is told it and is never
-  excused this way.
+  and judged under that other convention — on the failing case *and* on a new problem with
+  widths and batch ≥ 3 and at least two layers — the candidate passes completely. The same
+  numbers come from a missing factor (a forgotten 1/m), so the message gives both readings:
+  declare the convention, or fix the factor. A candidate that takes the convention as keywords
+  (``supports["keywords"]``) is told it and is never excused this way.
 
 `harness.check` on one explicit problem does not do this: its report keeps each finding, with
 the convention hint in the diagnosis.
@@ -78,9 +77,12 @@ def usage_error(
 # --- a fixed depth -------------------------------------------------------------------------------
 
 
+def _hidden(spec: NetworkSpec) -> str:
+    return next((a for a in spec.activations if a != "softmax"), "tanh")
+
+
 def _probe_spec(spec: NetworkSpec, depth: int) -> NetworkSpec:
-    hidden = next((a for a in spec.activations if a != "softmax"), "tanh")
-    activations = (*([hidden] * (depth - 1)), spec.activations[-1])
+    activations = (*([_hidden(spec)] * (depth - 1)), spec.activations[-1])
     return NetworkSpec(
         (3, *([3] * (depth - 1)), spec.sizes[-1]), activations, spec.loss, l2=spec.l2
     )
@@ -143,10 +145,22 @@ def _with_loss(problem: Problem, loss: Loss) -> Problem:
 
 
 def _wider(problem: Problem, loss: Loss) -> Problem:
+    """A problem where fewer hypotheses coincide than on a shrunk case: widths and batch ≥ 3,
+    at least two layers (on one layer, a factor on "layer 1" is a factor on everything)."""
     spec = problem.spec
-    sizes = (*(max(n, 3) for n in spec.sizes[:-1]), spec.sizes[-1])
-    wider = NetworkSpec(sizes, spec.activations, loss, l2=spec.l2)
+    activations = spec.activations
+    if len(activations) == 1:
+        activations = (_hidden(spec), *activations)
+    sizes = (*(max(n, 3) for n in spec.sizes[:-1]), *([3] * (len(activations) - spec.depth)),
+             spec.sizes[-1])  # fmt: skip
+    wider = NetworkSpec(sizes, activations, loss, l2=spec.l2)
     return Problem.random(wider, batch=max(problem.batch, 3), seed=(problem.seed or 0) + 1)
+
+
+def _passes(judge: Callable[[Problem], CaseResult], problem: Problem) -> bool:
+    """Judged there (not outside the declared support) and passed."""
+    result = judge(problem)
+    return result.passed and not any(r.status == "unsupported" for r in result.records)
 
 
 def _convention(
@@ -156,9 +170,9 @@ def _convention(
         return None
     declared = case.problem.spec.loss
     for alternative in _alternatives(declared):
-        if not judge(_with_loss(case.problem, alternative)).passed:
+        if not _passes(judge, _with_loss(case.problem, alternative)):
             continue
-        if not judge(_wider(case.problem, alternative)).passed:
+        if not _passes(judge, _wider(case.problem, alternative)):
             continue
         factor = (case.failing[0].diagnosis or "").split(":")[0]
         return UsageError(_convention_text(name, declared, alternative, factor))

@@ -15,7 +15,9 @@ Each mutant is written into its own temporary copy of the repository (``referenc
 PYTHONPATH and as the working directory:
 
 - exit 1: **killed** (a mismatch; a crash of the candidate is a finding, so it exits 1 too)
-- exit 2: **killed (load)**: the mutated module cannot be loaded as a candidate
+- exit 2: **killed (load)**: the mutated module cannot be loaded as a candidate, or the campaign
+  calls it a usage error (`harness.usage`: e.g. every gradient exactly ½ of the expected one, the
+  ½·MSE convention)
 - exit 0: **survived**
 - no exit within ``--timeout`` seconds: **timeout** (counted as not killed)
 
