@@ -342,7 +342,8 @@ def test_check_fast_localizes_and_the_full_check_confirms() -> None:
     assert finding.worst[0].index == located.index
     text = str(report)
     assert "fast check failed" in text and "a full check confirms" in text
-    assert text.rstrip().endswith(f"--fast --fast-seed {report.fast.seed}")
+    # a closure: it replays as the Python call, with the direction's seed (tests/test_replay.py)
+    assert text.rstrip().endswith(f", mode='fast', fast_seed={report.fast.seed})")
 
 
 def test_audit_fast_shrinks_a_wrong_backprop_and_passes_a_correct_one() -> None:
@@ -356,7 +357,7 @@ def test_audit_fast_shrinks_a_wrong_backprop_and_passes_a_correct_one() -> None:
     assert not report.passed and report.mode == "fast"
     minimal = report.minimal
     assert minimal is not None and minimal.fast is not None and not minimal.fast.passed
-    assert minimal.reproduce.endswith(f"--fast --fast-seed {minimal.fast.seed}")
+    assert minimal.reproduce.endswith(f", mode='fast', fast_seed={minimal.fast.seed})")
 
 
 @pytest.mark.parametrize("mode", ["quick", "FAST", None, 1])

@@ -29,8 +29,8 @@ def test_transposed_fails():
         WRONG_BACKPROPS["transposed_dW"].backward, problem=Problem.random(SPEC, 5, seed=1)
     )
 
-def test_campaign_fails_on_missing_mean():
-    assert_backprop_correct(WRONG_BACKPROPS["missing_1_over_m"].backward, examples=30)
+def test_campaign_fails_on_g_prime_of_a():
+    assert_backprop_correct(WRONG_BACKPROPS["g_prime_of_A"].backward, examples=30)
 
 def test_it_is_an_assertion_error():
     try:
