@@ -206,8 +206,9 @@ def load_candidate(
     memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
 ) -> Candidate:
     """The candidate named ``PATH.py:FUNC`` or ``module:FUNC`` (FUNC may be ``Class.method``,
-    the class built with no arguments, or ``obj.method``), loaded in a worker (or inline),
-    wrapped by ``adapter`` there; `CandidateError` "could not load ..." with the cause."""
+    the class built with no arguments, ``obj.method``, or ``make()``, what a factory returns),
+    loaded in a worker (or inline), wrapped by ``adapter`` there; `CandidateError` "could not
+    load ..." with the cause."""
     from pathlib import Path
 
     if ":" not in target:
@@ -216,10 +217,10 @@ def load_candidate(
             f"e.g. my_mlp.py:backward or reference:backward"
         )
     location, _, name = target.rpartition(":")
-    if not location or not all(part.isidentifier() for part in name.split(".")):
+    if not location or not all(part.removesuffix("()").isidentifier() for part in name.split(".")):
         raise CandidateError(
-            f"candidate {target!r}: {name!r} is not a function name (FUNC, Class.method or "
-            f"obj.method)"
+            f"candidate {target!r}: {name!r} is not a function name (FUNC, Class.method, "
+            f"obj.method or make(), a factory called with no arguments)"
         )
     if location.endswith(".py"):
         path = Path(location).resolve()

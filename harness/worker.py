@@ -122,8 +122,9 @@ def _module_name_for(path: Path) -> tuple[Path, str]:
 
 def import_target(target: str) -> Backward:
     """The function named by ``PATH.py:FUNC`` or ``module:FUNC`` (imports candidate code);
-    FUNC may be ``Class.method`` (the class built with no arguments) or ``obj.method`` (an object
-    the module builds at import)."""
+    FUNC may be ``Class.method`` (the class built with no arguments), ``obj.method`` (an object
+    the module builds at import) or ``make()`` (what a factory returns when called with no
+    arguments; any part of the dotted name may end in ``()``)."""
     location, _, name = target.rpartition(":")
     if location.endswith(".py"):
         path = Path(location).resolve()
@@ -152,18 +153,38 @@ def import_target(target: str) -> Backward:
         at = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
         raise _LoadError(f"importing it raised {describe(error)}{at}") from None
     first, *attributes = name.split(".")
-    function = getattr(module, first, None)
+    function = getattr(module, first.removesuffix("()"), None)
     if function is None:
         public = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
-        raise _LoadError(f"it has no function {first!r}; callables there: "
+        raise _LoadError(f"it has no function {first.removesuffix('()')!r}; callables there: "
                          f"{', '.join(public) or 'none'}")  # fmt: skip
-    reached = first
+    reached = first.removesuffix("()")
+    if first.endswith("()"):
+        function = _made(function, reached)
+        reached = first
     for attribute in attributes:
-        function = _attribute(function, reached, attribute)
-        reached = f"{reached}.{attribute}"
+        function = _attribute(function, reached, attribute.removesuffix("()"))
+        reached = f"{reached}.{attribute.removesuffix('()')}"
+        if attribute.endswith("()"):
+            function = _made(function, reached)
+            reached = f"{reached}()"
     if not callable(function):
         raise _LoadError(f"{name} is a {type(function).__name__}, not a function")
     return function  # type: ignore[no-any-return]
+
+
+def _made(factory: Any, reached: str) -> Any:
+    """What ``factory()`` returns, for a ``make()`` target (a factory called with no arguments)."""
+    if not callable(factory):
+        raise _LoadError(f"{reached} is a {type(factory).__name__}: it cannot be called as "
+                         f"{reached}()")  # fmt: skip
+    try:
+        return factory()
+    except BaseException as error:
+        raise _LoadError(
+            f"calling {reached}() raised {describe(error)}; for a factory that needs arguments, "
+            f"build the function at import (backward = {reached}(...)) and name backward"
+        ) from None
 
 
 def _attribute(owner: Any, reached: str, attribute: str) -> Any:
@@ -318,6 +339,22 @@ def _contract_mismatch(backward: Backward, keywords: bool) -> str | None:
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
     shown = f"{name_of(backward).split(':')[-1]}({', '.join(positional)})"
+    required = [
+        p
+        for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    if not required and len(positional) < 5:
+        bare = shown.split("(")[0]
+        try:
+            where = Path(inspect.getsourcefile(backward) or "my_mlp.py").name
+        except TypeError:
+            where = "my_mlp.py"
+        return (
+            f"{shown} cannot be called as {_CONTRACT}: it takes no required arguments, so it "
+            f"looks like a factory — if {bare}() returns the backward function, name it with "
+            f"(): '{where}:{bare}()' (quoted in a shell), or pass {bare}() to check/audit"
+        )
     if len(positional) in _LOOKS_LIKE:
         return (
             f"{shown} takes {len(positional)} positional arguments where the contract passes 5, "

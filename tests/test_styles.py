@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import reference
-from harness import NetworkSpec, Problem, audit, check
+from harness import NetworkSpec, Problem, UsageError, audit, check
 from harness.adapters import (
     AdapterError,
     from_columns,
@@ -28,6 +28,7 @@ sys.path.insert(0, str(STYLES))
 
 import column_bias  # noqa: E402 - tests/styles is put on sys.path above
 import cs231n  # noqa: E402
+import factory  # noqa: E402
 import layers  # noqa: E402
 import nielsen  # noqa: E402
 
@@ -276,3 +277,55 @@ def test_from_layers_says_when_the_layers_do_not_fit_the_network() -> None:
     report = check(one_dense, Problem.random(TANH_MSE, 5, seed=0))
     (finding,) = report.findings
     assert "built 1 layer(s) with a 'W' attribute for a network of 2" in finding.detail
+
+
+# --- factory-made functions: make(...) returning a closure ---------------------------------------
+
+
+def test_a_factory_made_backprop_passes_from_python_and_from_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for loss in ("mse", "bce"):
+        report = audit(factory.make(loss), examples=20, seed=0)
+        assert report.passed and report.judged == 20, loss
+    target = f"{STYLES / 'factory.py'}:make()"  # the factory, called in the worker
+    assert main(["audit", target, "--examples", "10", "--report-dir", str(tmp_path)]) == 0
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    ("bug", "spec", "tensors"),
+    [
+        # σ' taken at A: only the hidden sigmoid layer's delta (the output is tanh)
+        ("sigmoid_prime_of_a", ("sigmoid", "tanh"), {(1, "W"), (1, "b")}),
+        ("mse_without_the_2", ("tanh", "tanh"), {(1, "W"), (1, "b"), (2, "W"), (2, "b")}),
+        ("output_delta_without_g_prime", ("tanh", "sigmoid"),
+         {(1, "W"), (1, "b"), (2, "W"), (2, "b")}),
+    ],
+)  # fmt: skip
+def test_factory_bugs_are_caught_and_localized(
+    bug: str, spec: tuple[str, str], tensors: set[tuple[int, str]]
+) -> None:
+    backward = factory.make(bug=bug)
+    report = check(backward, Problem.random(NetworkSpec((3, 4, 2), spec, "mse"), 5, seed=0))
+    assert _wrong(report) == tensors
+    # a closure: its reproduce line is the Python call, naming the function it made
+    assert report.case.reproduce.startswith("check(backward, Problem.random(")
+
+
+def test_factory_bugs_in_a_campaign() -> None:
+    assert not audit(factory.make(bug="sigmoid_prime_of_a"), examples=30, seed=0).passed
+    assert not audit(factory.make(bug="output_delta_without_g_prime"), examples=30, seed=0).passed
+    # the missing 2 is exactly the ½·MSE gradient: a campaign names that convention instead
+    with pytest.raises(UsageError, match=r"Loss\('mse', half=True\)"):
+        audit(factory.make(bug="mse_without_the_2"), examples=30, seed=0)
+
+
+def test_an_object_built_at_import_by_the_factory_is_a_target(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = f"{STYLES / 'factory.py'}:buggy"
+    assert main(["audit", target, "--examples", "20", "--report-dir", str(tmp_path)]) == 1
+    summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
+    assert summary["cases"][0]["reproduce"].startswith(f"gradcheck-harness audit {target} ")
+    capsys.readouterr()

@@ -49,6 +49,25 @@ class NeedsArguments:
 
 
 model = MLP()
+
+
+def make(transposed=False):
+    """A factory: the backward it returns is a closure."""
+    def backward(params, X, Y, activations, loss):
+        grads = reference.backward(params, X, Y, activations, loss)
+        return [(dW.T.reshape(dW.shape), db) for dW, db in grads] if transposed else grads
+    return backward
+
+
+def make_wrong():
+    return make(transposed=True)
+
+
+def broken_factory():
+    raise RuntimeError("no config file")
+
+
+SETTINGS = {"seed": 0}
 '''
 
 ONE = ["--sizes", "3,4,2", "--activations", "tanh,sigmoid", "--loss", "mse", "--problem-seed", "1"]
@@ -61,7 +80,9 @@ def mlp(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["MLP.backward", "model.backward", "MLP.static_backward"])
+@pytest.mark.parametrize(
+    "name", ["MLP.backward", "model.backward", "MLP.static_backward", "make()", "MLP().backward"]
+)
 def test_a_method_target_is_audited_on_the_command_line(
     mlp: Path, name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -91,6 +112,11 @@ def test_a_wrong_method_fails_and_its_reproduce_line_names_the_method(
         ("MLP.backwards", ["MLP has no attribute 'backwards'", "backward"]),
         ("model.calls", ["model.calls is a int, not a function"]),
         ("Nope.backward", ["has no function 'Nope'", "MLP"]),
+        ("broken_factory()", ["calling broken_factory() raised RuntimeError: no config file",
+                              "build the function at import (backward = broken_factory(...))"]),
+        ("SETTINGS()", ["SETTINGS is a dict: it cannot be called as SETTINGS()"]),
+        ("make", ["make(transposed) cannot be called as backward(params, X, Y, activations, "
+                  "loss)", "looks like a factory", "'mlp.py:make()' (quoted in a shell)"]),
     ],
 )  # fmt: skip
 def test_a_method_target_that_cannot_be_loaded_exits_2_and_says_why(
@@ -116,6 +142,24 @@ def test_the_python_api_takes_a_target_string(mlp: Path) -> None:
     assert check(f"{mlp}:MLP.backward", problem, isolation="inline").passed
 
 
+def test_a_factory_target_fails_on_its_bug_and_replays(
+    mlp: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reports = ["--report-dir", str(tmp_path / "r")]
+    assert main(["audit", f"{mlp}:make_wrong()", "--examples", "10", *reports]) == 1
+    summary = json.loads((tmp_path / "r" / "latest" / "summary.json").read_text())
+    reproduce = summary["cases"][0]["reproduce"]
+    assert f"audit '{mlp}:make_wrong()' --sizes" in reproduce  # shell-quoted: () is syntax
+    capsys.readouterr()
+    import shlex
+
+    again = ["--report-dir", str(tmp_path / "again")]
+    assert main([*shlex.split(reproduce)[1:], *again]) == 1
+    problem = Problem.random(NetworkSpec((3, 4, 2), ("tanh", "sigmoid"), "mse"), 5, seed=1)
+    assert check(f"{mlp}:make()", problem).passed
+    assert not check(f"{mlp}:make_wrong()", problem).passed
+
+
 def test_the_plugin_takes_a_method_target(mlp: Path, pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_method=f"""
@@ -124,12 +168,15 @@ from harness import assert_backprop_correct
 def test_method():
     assert_backprop_correct({f"{mlp}:MLP.backward"!r}, examples=5)
 
+def test_factory():
+    assert_backprop_correct({f"{mlp}:make()"!r}, examples=5)
+
 def test_wrong_method():
     assert_backprop_correct({f"{mlp}:Transposed.backward"!r}, examples=5)
 """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--gradcheck-report-dir", "r")
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=2, failed=1)
 
 
 IS_COMPARISONS = """
