@@ -163,13 +163,38 @@ def _passes(judge: Callable[[Problem], CaseResult], problem: Problem) -> bool:
     return result.passed and not any(r.status == "unsupported" for r in result.records)
 
 
+def _scale(loss: Loss, m: int, n_L: int) -> float:
+    """The loss term's factor relative to a plain sum: ½ for half, 1/m or 1/(m·n_L)."""
+    divisor = {"sum": 1, "mean": m, "elementwise_mean": m * n_L}[loss.reduction]
+    return (0.5 if loss.half else 1.0) / divisor
+
+
+def _plausible(case: CaseResult, declared: Loss) -> list[Loss]:
+    """The alternatives worth judging: with no l2, those whose factor over the declared
+    convention is the ratio candidate/expected of the worst entries (each judge is a full
+    check); with l2 (only the loss term scales), all of them."""
+    alternatives = _alternatives(declared)
+    if case.problem.spec.l2:
+        return alternatives
+    ratios = [e.candidate / e.expected for r in case.failing for e in r.worst if e.expected]
+    if not ratios:
+        return alternatives
+    m, n_L = case.problem.batch, case.problem.spec.sizes[-1]
+    own = _scale(declared, m, n_L)
+    return [
+        alternative
+        for alternative in alternatives
+        if all(abs(ratio * own / _scale(alternative, m, n_L) - 1) < 1e-6 for ratio in ratios)
+    ]
+
+
 def _convention(
     candidate: Candidate, name: str, case: CaseResult, judge: Callable[[Problem], CaseResult]
 ) -> UsageError | None:
     if candidate.keywords:
         return None
     declared = case.problem.spec.loss
-    for alternative in _alternatives(declared):
+    for alternative in _plausible(case, declared):
         if not _passes(judge, _with_loss(case.problem, alternative)):
             continue
         if not _passes(judge, _wider(case.problem, alternative)):
