@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.adapters import BIASES, from_columns, from_flat, from_rows
+from harness.adapters import BIASES, from_columns, from_dict, from_flat, from_rows
 from harness.auditing import audit, check
 from harness.campaign import PROFILES, CampaignResult, check_case, fast_case, run_campaign
 from harness.candidate import ISOLATIONS, Candidate, CandidateError, load_candidate
@@ -197,10 +197,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     audit.add_argument(
         "--layout",
-        choices=("columns", "rows", "flat"),
+        choices=("columns", "rows", "flat", "dict"),
         default="columns",
         help="columns: the plug-in contract; rows: X (m, n0), W (n_{l-1}, n_l); "
-        "flat: grad(theta, X, Y) (needs --sizes, --activations, --loss)",
+        "flat: grad(theta, X, Y) (needs --sizes, --activations, --loss); dict: a method "
+        "loss(X, y) -> (loss, grads) of an object with a params dict, W1/b1/..., rows, integer "
+        "labels (harness.adapters.from_dict; needs --activations, one per layer; --loss "
+        "defaults to cross_entropy)",
     )
     audit.add_argument(
         "--bias",
@@ -426,7 +429,20 @@ def _audited(args: argparse.Namespace) -> Candidate:
     elif args.bias != "vector" and args.layout == "columns":
         adapter = functools.partial(from_columns, bias=args.bias)
     elif args.bias != "vector":
-        raise HarnessError("--bias applies to --layout columns or rows; --layout flat has none")
+        raise HarnessError(
+            f"--bias applies to --layout columns or rows; --layout {args.layout} has none"
+        )
+    elif args.layout == "dict":
+        if args.activations is None:
+            raise HarnessError(
+                "--layout dict needs --activations, one per layer, e.g. --activations "
+                "relu,softmax: the network loss(X, y) computes"
+            )
+        loss = _loss(args) if args.loss is not None else Loss("cross_entropy",
+                                                              reduction=args.reduction)  # fmt: skip
+        labels = "int" if loss.name == "cross_entropy" else "onehot"
+        adapter = functools.partial(from_dict, activations=tuple(args.activations), loss=loss,
+                                    l2=args.l2, labels=labels)  # fmt: skip
     elif args.layout == "flat":
         spec = _spec(args)
         adapter = functools.partial(from_flat, sizes=spec.sizes, activations=spec.activations,
@@ -467,6 +483,9 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
             words += ["--sizes", ",".join(map(str, family.sizes)),
                       "--activations", ",".join(family.activations),
                       "--loss", family.loss.name]  # fmt: skip
+        elif args.layout == "dict":  # from_dict declares its one architecture itself
+            words += ["--activations", ",".join(args.activations)]
+            words += ["--loss", args.loss] if args.loss is not None else []
         elif args.activations is not None or args.loss is not None or _convention_given(args):
             supports = {"l2": (args.l2,)}
             if args.activations is not None:

@@ -312,7 +312,8 @@ _CONTRACT = "backward(params, X, Y, activations, loss) -> [(dW1, db1), ...]"
 #: What a function of n positional parameters most likely is, and the adapter that fits it.
 _LOOKS_LIKE = {
     2: "looks like a per-sample backprop(x, y) — use harness.adapters.from_per_sample — or a "
-    "loss(X, y) -> (loss, grads) function — use from_dict",
+    "loss(X, y) -> (loss, grads) method of a model with a params dict — use --layout dict / "
+    "from_dict",
     3: "looks like grad(theta, X, Y) on one flat parameter vector — use --layout flat / "
     "harness.adapters.from_flat",
 }

@@ -176,6 +176,30 @@ def test_cs231n_bugs_are_caught_through_the_adapter(
     assert _wrong(report) == tensors
 
 
+def test_the_cli_audits_a_dict_model_with_layout_dict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = f"{STYLES / 'cs231n.py'}:TwoLayerNet.loss"  # built with no arguments: reg=0.1
+    dict_net = ["--layout", "dict", "--activations", "relu,softmax", "--examples", "15"]
+    reports = ["--report-dir", str(tmp_path / "r")]
+    assert main(["audit", target, *dict_net, "--l2", "0.1", *reports]) == 0
+    # without --l2 its reg·W is a finding on each dW; the line replays through the adapter
+    assert main(["audit", target, *dict_net, *reports]) == 1
+    summary = json.loads((tmp_path / "r" / "latest" / "summary.json").read_text())
+    minimal = summary["cases"][0]
+    assert {(r["layer"], r["param"]) for r in minimal["records"] if r["status"] != "ok"} <= {
+        (1, "W"),
+        (2, "W"),
+    }
+    assert "--layout dict" in minimal["reproduce"]
+    import shlex
+
+    replay = [*shlex.split(minimal["reproduce"])[1:], "--report-dir", str(tmp_path / "again")]
+    assert main(replay) == 1
+    assert main(["audit", target, "--layout", "dict", *reports]) == 2
+    assert "--layout dict needs --activations" in capsys.readouterr().err
+
+
 def test_from_dict_usage_errors_say_the_fix() -> None:
     with pytest.raises(AdapterError, match=r"pass params=model\.params"):
         from_dict(lambda X, y: (0.0, {}), activations=("relu", "softmax"))
