@@ -327,7 +327,7 @@ def _front(
 def _audit_call(
     backward: Any, loaded: Candidate, options: str, examples: int, seed: int, direction: int | None
 ) -> str:
-    """The Python call that runs this campaign again."""
+    """The Python call that runs this campaign again (``options``: its other arguments)."""
     expression = repr(backward) if isinstance(backward, str) else loaded.replay.python
     fast = "" if direction is None else f", mode='fast', fast_seed={direction}"
     return f"audit({expression}, examples={examples}, seed={seed}{options}{fast})"
@@ -484,7 +484,9 @@ def audit(
             command=_audit_call(
                 backward,
                 loaded,
-                _options(seconds, isolation, memory_limit),
+                (f", spec={spec!r}" if spec is not None else "")
+                + (f", supports={dict(supports)!r}" if supports is not None else "")
+                + _options(seconds, isolation, memory_limit),
                 examples,
                 seed,
                 direction,

@@ -173,6 +173,15 @@ def test_an_audit_of_a_closure_writes_python_calls_in_its_report(
     assert not replayed.passed and _wrong(replayed) == _wrong(result)
     markdown = (tmp_path / "reports/latest/summary.md").read_text()
     assert f"```python\n{minimal}\n```" in markdown and "```sh" not in markdown
+    # spec=, supports= and the limits are part of the call
+    family = NetworkSpec((3, 4, 2), ("tanh", "identity"), "mse")
+    declared = {"activations": ["tanh", "identity"]}
+    audit(scaled, spec=family, supports=declared, examples=3, seed=1, timeout=9,
+          report_dir=tmp_path / "family")  # fmt: skip
+    summary = json.loads((tmp_path / "family/latest/summary.json").read_text())
+    assert summary["command"] == (
+        f"audit(scaled, examples=3, seed=1, spec={family!r}, supports={declared!r}, timeout=9.0)"
+    )
 
 
 def test_a_target_string_replays_as_its_command_with_the_non_default_limits(
