@@ -194,10 +194,6 @@ class CampaignResult:
 Progress = Callable[[str, int, int], None]  # (phase, examples done, examples planned)
 
 
-def _judged(result: CaseResult) -> bool:
-    return not any(r.status == "unsupported" for r in result.records)
-
-
 def _flaky(first: CaseResult, replayed: CaseResult | None) -> CaseResult:
     """The first failure, with what Hypothesis saw when it ran the same case again."""
     before = "; ".join(r.detail.split("; ")[0] for r in first.failing) or "it failed"
@@ -282,7 +278,7 @@ def run_campaign(
             state["examples"] += 1
         result = check(problem)
         latest[repr(problem)] = result
-        if _judged(result):
+        if result.judged:
             state["judged"] += not state["shrinking"]  # like examples: shrink attempts aside
         elif not unjudged:
             unjudged.append(next(r.detail for r in result.records if r.status == "unsupported"))

@@ -90,6 +90,11 @@ class CaseResult:
         return any(r.status == "source-disagreement" for r in self.records)
 
     @property
+    def judged(self) -> bool:
+        """The candidate was judged here: the case is not outside its declared support."""
+        return not any(r.status == "unsupported" for r in self.records)
+
+    @property
     def passed(self) -> bool:
         """Every record passes. The Taylor order is evidence shown beside the verdict, not part
         of it: on saturated nets float64 noise in J can bend the fitted order (see taylor.py)."""

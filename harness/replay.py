@@ -84,13 +84,10 @@ def _name(function: Any) -> str:
 def _value(value: Any) -> str:
     if callable(value) and not isinstance(value, type):
         return _name(value)
-    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
-        items = ", ".join(_value(v) for v in value)
-        return (
-            f"({items},)"
-            if isinstance(value, tuple) and len(value) == 1
-            else (f"({items})" if isinstance(value, tuple) else f"[{items}]")
-        )
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):  # not a namedtuple
+        return "(" + ", ".join(_value(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k!r}: {_value(v)}" for k, v in value.items()) + "}"
     if value is None or isinstance(value, (str, int, float, bool)):

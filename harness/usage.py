@@ -35,9 +35,9 @@ import numpy as np
 from harness.candidate import Candidate, call_candidate
 from harness.case import CaseResult
 from harness.errors import UsageError
-from harness.network import REDUCTIONS
 from harness.plain import DICT_HINT
 from harness.spec import Loss, NetworkSpec, Problem
+from harness.strategies import LOSS_CONVENTIONS
 
 __all__ = ["PROBE_DEPTHS", "PROBE_TIMEOUT", "UsageError", "usage_error"]
 
@@ -129,13 +129,7 @@ def _fixed_depth(
 
 
 def _alternatives(loss: Loss) -> list[Loss]:
-    halves = (False, True) if loss.name == "mse" else (False,)
-    return [
-        Loss(loss.name, half=half, reduction=reduction)
-        for half in halves
-        for reduction in REDUCTIONS
-        if (half, reduction) != (loss.half, loss.reduction)
-    ]
+    return [other for other in LOSS_CONVENTIONS if other.name == loss.name and other != loss]
 
 
 def _with_loss(problem: Problem, loss: Loss) -> Problem:
@@ -160,13 +154,7 @@ def _wider(problem: Problem, loss: Loss) -> Problem:
 def _passes(judge: Callable[[Problem], CaseResult], problem: Problem) -> bool:
     """Judged there (not outside the declared support) and passed."""
     result = judge(problem)
-    return result.passed and not any(r.status == "unsupported" for r in result.records)
-
-
-def _scale(loss: Loss, m: int, n_L: int) -> float:
-    """The loss term's factor relative to a plain sum: ½ for half, 1/m or 1/(m·n_L)."""
-    divisor = {"sum": 1, "mean": m, "elementwise_mean": m * n_L}[loss.reduction]
-    return (0.5 if loss.half else 1.0) / divisor
+    return result.passed and result.judged
 
 
 def _plausible(case: CaseResult, declared: Loss) -> list[Loss]:
@@ -180,11 +168,11 @@ def _plausible(case: CaseResult, declared: Loss) -> list[Loss]:
     if not ratios:
         return alternatives
     m, n_L = case.problem.batch, case.problem.spec.sizes[-1]
-    own = _scale(declared, m, n_L)
+    own = declared.divisor(m, n_L)  # an alternative's gradient is the declared one × own/its
     return [
         alternative
         for alternative in alternatives
-        if all(abs(ratio * own / _scale(alternative, m, n_L) - 1) < 1e-6 for ratio in ratios)
+        if all(abs(ratio * alternative.divisor(m, n_L) / own - 1) < 1e-6 for ratio in ratios)
     ]
 
 
