@@ -27,14 +27,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
+from harness.errors import HarnessError
 from harness.network import Array, forward
 from harness.spec import Problem
 
-__all__ = ["DEFAULT_MODEL", "EPS", "ErrorModel", "backprop_bound", "half_ulp"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_TIERS",
+    "EPS",
+    "PRECISIONS",
+    "ErrorModel",
+    "Precision",
+    "Tiers",
+    "backprop_bound",
+    "candidate_bound",
+    "half_ulp",
+    "precision_of",
+]
 
 EPS: Final = float(np.finfo(np.float64).eps)
 #: Activations whose derivative varies with z (and so inherits z's rounding); the others have a
@@ -101,3 +114,66 @@ def backprop_bound(
 def half_ulp(values: Array) -> Array:
     """Half a unit in the last place of each float64 value: the error of a correct rounding."""
     return np.spacing(np.abs(values)) / 2.0
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The floating-point format a candidate computes in: its dtype and unit roundoff u."""
+
+    name: str
+    dtype: type[np.floating[Any]]
+    u: float
+
+
+#: The formats a candidate may declare (``precision=`` / ``--precision``).
+PRECISIONS: Final = {
+    "float64": Precision("float64", np.float64, 2.0**-53),
+    "float32": Precision("float32", np.float32, 2.0**-24),
+}
+
+
+def precision_of(precision: str | Precision) -> Precision:
+    """The `Precision` named ``precision``; a clear error naming the choices otherwise."""
+    if isinstance(precision, Precision):
+        return precision
+    if isinstance(precision, str) and precision in PRECISIONS:
+        return PRECISIONS[precision]
+    raise HarnessError(
+        f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}"
+    )
+
+
+def candidate_bound(
+    problem: Problem,
+    precision: str | Precision = "float64",
+    model: ErrorModel = DEFAULT_MODEL,
+) -> list[tuple[Array, Array]]:
+    """Per-entry bound on the rounding error of a backprop of ``problem`` run in ``precision``
+    (its inputs are exactly ``problem``'s values), including the rounding of its result."""
+    p = precision_of(precision)
+    scale = 2.0 * p.u / EPS
+    bound = backprop_bound(problem, closed_form_magnitudes(problem), model)
+    return [(scale * bW, scale * bb) for bW, bb in bound]
+
+
+def closed_form_magnitudes(problem: Problem) -> list[tuple[Array, Array]]:
+    from harness.sources import closed_form
+
+    return closed_form.magnitudes(problem)
+
+
+@dataclass(frozen=True)
+class Tiers:
+    """Where *imprecise* ends and *wrong* starts: an entry beyond the rounding model but within
+    ``tau·|expected| + alpha·max|expected of its tensor|`` is imprecise (a warning)."""
+
+    tau: float = 1e-8
+    alpha: float = 1e-11
+
+    def allowance(self, expected: Array) -> Array:
+        """Per-entry width of the imprecise tier for one expected tensor."""
+        size = float(np.max(np.abs(expected))) if expected.size else 0.0
+        return self.tau * np.abs(expected) + self.alpha * size
+
+
+DEFAULT_TIERS: Final = Tiers()
