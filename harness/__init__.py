@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from harness.network import ACTIVATIONS, LOSSES, REDUCTIONS
     from harness.pytest_plugin import GradientMismatch, assert_backprop_correct
     from harness.spec import Loss, NetworkSpec, Problem
+    from harness.tolerance import PRECISIONS, Tiers
 
 #: Where each public name lives. Imported on first use (PEP 562), so ``import harness`` — and a
 #: worker process importing `harness.worker` — does not pay for SymPy and Hypothesis.
@@ -57,6 +58,7 @@ _HOME = {
     **dict.fromkeys(("ACTIVATIONS", "LOSSES", "REDUCTIONS"), "network"),
     **dict.fromkeys(("GradientMismatch", "assert_backprop_correct"), "pytest_plugin"),
     **dict.fromkeys(("Loss", "NetworkSpec", "Problem"), "spec"),
+    **dict.fromkeys(("PRECISIONS", "Tiers"), "tolerance"),
 }
 
 
@@ -78,6 +80,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "ACTIVATIONS",
     "LOSSES",
+    "PRECISIONS",
     "REDUCTIONS",
     "ArrayDtypeError",
     "ArrayShapeError",
@@ -97,6 +100,7 @@ __all__ = [
     "SourceLimitError",
     "SpecError",
     "TargetRangeError",
+    "Tiers",
     "UnknownActivationError",
     "UnknownLossError",
     "UsageError",

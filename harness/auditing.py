@@ -35,8 +35,8 @@ from hypothesis.strategies import SearchStrategy
 
 from harness.campaign import MODES, PROFILES, Profile, Progress, check_case, fast_case, run_campaign
 from harness.candidate import Backward, Candidate, as_candidate
-from harness.case import CaseResult
-from harness.compare import Entry, TensorRecord
+from harness.case import CaseResult, python_rules
+from harness.compare import Entry, Rules, TensorRecord
 from harness.errors import HarnessError
 from harness.fast import FastResult, direction_seed
 from harness.isolation import DEFAULT_MEMORY_LIMIT, close_all
@@ -45,12 +45,14 @@ from harness.report import Run, check_report_dir, write_report
 from harness.spec import NetworkSpec, Problem
 from harness.strategies import problems
 from harness.support import Support, parse_support
+from harness.tolerance import DEFAULT_TIERS, Tiers
 
 __all__ = ["KINDS", "AuditReport", "CheckReport", "Finding", "audit", "check"]
 
 #: What a finding can be: a kind per failing record status.
 KINDS: Final = (
     "value",
+    "imprecise",
     "shape",
     "nonfinite",
     "raises",
@@ -63,6 +65,7 @@ KINDS: Final = (
 )
 _KIND_OF_STATUS: Final = {
     "mismatch": "value",
+    "imprecise": "imprecise",
     "shape": "shape",
     "dtype": "shape",
     "nonfinite": "nonfinite",
@@ -110,6 +113,9 @@ class Finding:
         if self.layer is None:
             return f"whole call ({self.kind}): {self.detail}"
         where = f"layer {self.layer} d{self.param}"
+        if self.kind == "imprecise":
+            return (f"{where}: {self.mismatched}/{self.total} entries imprecise (strict): beyond "
+                    f"the rounding model, within the precision band")  # fmt: skip
         if self.kind != "value":
             return self.detail if self.detail.startswith(where) else f"{where}: {self.detail}"
         pattern = self.diagnosis or "no known pattern"
@@ -118,9 +124,10 @@ class Finding:
     def explain(self) -> str:
         """The headline, then the worst entries (observed, expected, bound), pytest-approx style."""
         lines = [self.headline]
-        if self.kind == "value" and self.worst:
+        if self.kind in ("value", "imprecise") and self.worst:
             lines.append("  " + self.detail.split("; ", 1)[-1])
-            lines.append(f"  Mismatched elements: {self.mismatched} / {self.total}")
+            label = "Mismatched" if self.kind == "value" else "Imprecise"
+            lines.append(f"  {label} elements: {self.mismatched} / {self.total}")
             lines.append("  Index | Candidate | Expected | |Δ| | bound")
             for e in self.worst[:SHOWN]:
                 index = "[" + ", ".join(str(i) for i in e.index) + "]"
@@ -144,7 +151,7 @@ class Finding:
 
 
 def _findings(case: CaseResult) -> tuple[Finding, ...]:
-    return tuple(Finding.from_record(r) for r in case.records if r.status in _KIND_OF_STATUS)
+    return tuple(Finding.from_record(r) for r in case.failing if r.status in _KIND_OF_STATUS)
 
 
 def _faults(case: CaseResult) -> tuple[str, ...]:
@@ -169,6 +176,12 @@ class CheckReport:
     @property
     def passed(self) -> bool:
         return self.case.passed
+
+    @property
+    def warnings(self) -> tuple[TensorRecord, ...]:
+        """Tensors with imprecise entries that pass: beyond the rounding model, within the
+        precision band (`harness.Tiers`) — a precision choice to look at, not a logic bug."""
+        return self.case.warnings
 
     @property
     def problem(self) -> Problem:
@@ -199,6 +212,9 @@ class CheckReport:
     def __str__(self) -> str:
         if self.passed and self.fast is not None and self.fast.passed:
             return f"passed: {self.fast.summary}, on {self.problem!r}"
+        if self.passed and self.warnings:
+            lines = [f"passed with {len(self.warnings)} warning(s) on {self.problem!r}:"]
+            return "\n".join([*lines, *(f"  warning: {r.detail}" for r in self.warnings)])
         if self.passed:
             return f"passed: every gradient entry agrees with the sources on {self.problem!r}"
         parts = []
@@ -222,6 +238,13 @@ class AuditReport:
     report_path: Path | None
     mode: str = "full"
     judged: int = 0  # examples the candidate was judged on (the rest lay outside its support)
+    warned: int = 0  # examples that passed with imprecise entries
+
+    @property
+    def warnings(self) -> tuple[TensorRecord, ...]:
+        """The imprecise tensors of the passing cases kept (up to three cases; ``warned``
+        counts them all): warnings, not failures, unless the audit was strict."""
+        return tuple(r for case in self.cases if case.passed for r in case.warnings)
 
     @property
     def minimal(self) -> CaseResult | None:
@@ -246,6 +269,8 @@ class AuditReport:
                 "passed": self.passed,
                 "examples": self.examples,
                 "judged": self.judged,
+                "warned": self.warned,
+                "warnings": [r.detail for r in self.warnings],
                 "mode": self.mode,
                 "minimal_spec": None if self.minimal_spec is None else repr(self.minimal_spec),
                 "findings": [f.as_dict() for f in self.findings],
@@ -260,6 +285,10 @@ class AuditReport:
         where = f"; report: {self.report_path}" if self.report_path else ""
         if self.minimal is None:
             how = " along one random direction each (fast mode)" if self.mode == "fast" else ""
+            if self.warned:
+                lines = [f"passed with warnings: {self.judged} of {self.examples} examples "
+                         f"judged, {self.warned} with imprecise entries{how}{where}"]  # fmt: skip
+                return "\n".join([*lines, *(f"  warning: {r.detail}" for r in self.warnings)])
             return (f"passed: {self.judged} of {self.examples} examples judged, all agree with the "
                     f"sources{how}{where}")  # fmt: skip
         return f"{CheckReport(self.minimal)}\n(after {self.examples} examples{where})"
@@ -356,18 +385,27 @@ def check(
     isolation: str = "process",
     memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
     fast_seed: int | None = None,
+    precision: str = "float64",
+    strict: bool = False,
+    tiers: Tiers = DEFAULT_TIERS,
 ) -> CheckReport:
     """Check ``backward`` on one explicit problem (deterministic); ``mode="fast"``: one random
     direction first, seeded by ``fast_seed`` (default: from the OS; see the module docstring).
 
     ``isolation="process"`` runs the candidate in a worker process (`harness.candidate`);
     ``"inline"`` in this process, unsafe, for stepping through it in a debugger.
+
+    ``precision="float32"``: the candidate computes in float32; it gets float32 arrays (the
+    problem rounded to float32, which the sources then judge exactly) and is judged against a
+    float32 rounding model. Entries beyond the rounding model but within ``tiers`` (τ·|expected|
+    + α·max|expected|) are *imprecise*: warnings (``.warnings``) that fail only when ``strict``.
     """
     if not isinstance(problem, Problem):
         raise HarnessError(f"problem must be a harness.Problem, got {type(problem).__name__}")
     name = _optional_text(name, "name")
     front = _optional_text(front, "front")
     judge, _ = _judge(mode, fast_seed)
+    rules = Rules(precision, strict, tiers)
     seconds = _positive_timeout(timeout)
     loaded = as_candidate(backward, isolation, _memory_limit(memory_limit))
     candidate = name or (backward if isinstance(backward, str) else loaded.name)
@@ -378,6 +416,7 @@ def check(
         timeout=seconds,
         unsupported_ok=False,
         front=front or _front(backward, loaded, seconds, isolation, memory_limit),
+        rules=rules,
     )
     return CheckReport(case)
 
@@ -422,6 +461,9 @@ def audit(
     isolation: str = "process",
     memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
     fast_seed: int | None = None,
+    precision: str = "float64",
+    strict: bool = False,
+    tiers: Tiers = DEFAULT_TIERS,
 ) -> AuditReport:
     """A Hypothesis campaign against ``backward``; a failure is shrunk to the smallest case.
 
@@ -430,7 +472,8 @@ def audit(
     ``report_dir`` the three report files are written there (the directory is checked before
     the campaign starts). ``mode="fast"`` checks each example along one random direction first,
     seeded by ``fast_seed`` (default: from the OS). ``isolation`` and ``memory_limit``: see
-    `check`. A campaign that judged nothing raises `harness.campaign.NothingCheckedError`.
+    `check`, as are ``precision``, ``strict`` and ``tiers``. A campaign that judged nothing
+    raises `harness.campaign.NothingCheckedError`.
     """
     if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
         raise HarnessError(f"examples must be a positive int, got {examples!r}")
@@ -442,6 +485,7 @@ def audit(
     name = _optional_text(name, "name")
     front = _optional_text(front, "front")
     judge, direction = _judge(mode, fast_seed)
+    rules = Rules(precision, strict, tiers)
     if report_dir is not None:
         check_report_dir(Path(report_dir))
     loaded = as_candidate(backward, isolation, _memory_limit(memory_limit))
@@ -460,6 +504,7 @@ def audit(
             unsupported_ok=not inside,
             front=named,
             fresh=fresh,
+            rules=rules,
         )
 
     result = run_campaign(
@@ -486,13 +531,17 @@ def audit(
                 loaded,
                 (f", spec={spec!r}" if spec is not None else "")
                 + (f", supports={dict(supports)!r}" if supports is not None else "")
-                + _options(seconds, isolation, memory_limit),
+                + _options(seconds, isolation, memory_limit)
+                + python_rules(rules),
                 examples,
                 seed,
                 direction,
             ),
             judged=result.judged,
+            warned=result.warned,
         )
         close_all()  # nothing the candidate left running outlives the verdict or the report
         path = write_report(run, Path(report_dir))
-    return AuditReport(tuple(result.cases), result.examples, path, mode, result.judged)
+    return AuditReport(
+        tuple(result.cases), result.examples, path, mode, result.judged, result.warned
+    )

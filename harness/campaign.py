@@ -21,7 +21,14 @@ from hypothesis.strategies import SearchStrategy
 
 from harness.candidate import Backward, CallResult, Candidate, as_candidate, call_candidate
 from harness.case import CaseResult
-from harness.compare import SourceValues, TensorRecord, compare, evaluate_sources
+from harness.compare import (
+    DEFAULT_RULES,
+    Rules,
+    SourceValues,
+    TensorRecord,
+    compare,
+    evaluate_sources,
+)
 from harness.diagnose import diagnose
 from harness.errors import HarnessError, NothingCheckedError
 from harness.fast import fast_check, gradients_of
@@ -31,6 +38,7 @@ from harness.strategies import problems
 from harness.support import Support
 from harness.taylor import taylor_check
 from harness.threads import one_blas_thread
+from harness.tolerance import precision_of
 from harness.usage import usage_error
 
 __all__ = [
@@ -63,8 +71,9 @@ PROFILES: Final = {
     "default": Profile(examples=5000, max_depth=4, max_width=16, max_batch=16),  # a few min
     "thorough": Profile(examples=20000, max_depth=5, max_width=32, max_batch=32),
 }
-#: Passing cases kept for the report besides the failures.
+#: Passing cases kept for the report besides the failures, and passing cases with warnings.
 SAMPLED: Final = 3
+WARNED: Final = 3
 
 
 def check_case(
@@ -76,17 +85,27 @@ def check_case(
     unsupported_ok: bool = True,
     front: str | PythonCall = "verify",
     fresh: bool = False,
+    rules: Rules = DEFAULT_RULES,
 ) -> CaseResult:
     """The full verdict on one problem (``front``: how its reproduce line names the candidate;
     a plain callable is run in a worker process, `harness.candidate`; ``fresh``: the call is
-    repeated in a new worker too)."""
+    repeated in a new worker too; ``rules``: the candidate's precision — its inputs rounded to
+    it — and whether imprecise entries fail)."""
+    problem = _in_precision(problem, rules)
     call = call_candidate(
         as_candidate(backward), problem, timeout=timeout, unsupported_ok=unsupported_ok,
-        fresh=fresh,
+        fresh=fresh, dtype=precision_of(rules.precision).dtype,
     )  # fmt: skip
     if call.output is None and call.records:  # raised, timed out, or unsupported
-        return CaseResult(problem, call.records, None, candidate, front)
-    return _full_verdict(problem, call, candidate, front)
+        return CaseResult(problem, call.records, None, candidate, front, rules=rules)
+    return _full_verdict(problem, call, candidate, front, rules)
+
+
+def _in_precision(problem: Problem, rules: Rules) -> Problem:
+    """``problem`` as a candidate computing in ``rules.precision`` receives it: its values
+    rounded to that format, which the sources then judge exactly."""
+    dtype = precision_of(rules.precision).dtype
+    return problem if dtype is np.float64 else problem.rounded(dtype)
 
 
 def fast_case(
@@ -99,51 +118,65 @@ def fast_case(
     front: str | PythonCall = "verify",
     seed: int = 0,
     fresh: bool = False,
+    rules: Rules = DEFAULT_RULES,
 ) -> CaseResult:
     """The fast verdict on one problem (`harness.fast`): one random direction; a full check
     follows when it fails (and confirms the localized entries, or not), when the direction
     crosses a kink, and when the output is malformed (the full check names what is wrong)."""
+    problem = _in_precision(problem, rules)
     call = call_candidate(
         as_candidate(backward), problem, timeout=timeout, unsupported_ok=unsupported_ok,
-        fresh=fresh,
+        fresh=fresh, dtype=precision_of(rules.precision).dtype,
     )  # fmt: skip
     if call.output is None and call.records:
-        return CaseResult(problem, call.records, None, candidate, front, "fast", fast_seed=seed)
+        return CaseResult(problem, call.records, None, candidate, front, "fast", fast_seed=seed,
+                          rules=rules)  # fmt: skip
     try:
-        grads = gradients_of(call.output, problem)
+        grads = gradients_of(call.output, problem, rules.dtypes)
     except HarnessError:
-        return replace(_full_verdict(problem, call, candidate, front), mode="fast", fast_seed=seed)
-    fast = fast_check(grads, problem, seed=seed)  # holds BLAS to one thread itself
+        full = _full_verdict(problem, call, candidate, front, rules)
+        return replace(full, mode="fast", fast_seed=seed)
+    fast = fast_check(grads, problem, seed=seed, precision=rules.precision)  # one BLAS thread
     if not fast.passed:
-        return replace(_full_verdict(problem, call, candidate, front), mode="fast", fast=fast)
+        full = _full_verdict(problem, call, candidate, front, rules)
+        return replace(full, mode="fast", fast=fast)
     records = []
     for l, shapes in enumerate(problem.spec.param_shapes, start=1):
         for param, shape in zip("Wb", shapes):
             size = int(np.prod(shape))
             detail = f"layer {l} d{param}: {size}/{size} entries within the fast check"
             records.append(TensorRecord(l, param, "ok", detail, shape=shape, total=size))
-    return CaseResult(problem, (*call.records, *records), None, candidate, front, "fast", fast)
+    return CaseResult(problem, (*call.records, *records), None, candidate, front, "fast", fast,
+                      rules=rules)  # fmt: skip
 
 
 def _full_verdict(
-    problem: Problem, call: CallResult, candidate: str | None, front: str | PythonCall
+    problem: Problem,
+    call: CallResult,
+    candidate: str | None,
+    front: str | PythonCall,
+    rules: Rules,
 ) -> CaseResult:
     with one_blas_thread():  # small GEMMs: see harness.threads
-        return _verdict(problem, call, candidate, front)
+        return _verdict(problem, call, candidate, front, rules)
 
 
 def _verdict(
-    problem: Problem, call: CallResult, candidate: str | None, front: str | PythonCall
+    problem: Problem,
+    call: CallResult,
+    candidate: str | None,
+    front: str | PythonCall,
+    rules: Rules,
 ) -> CaseResult:
-    sources = evaluate_sources(problem)
-    records = compare(problem, call.output, sources)
+    sources = evaluate_sources(problem, precision=rules.precision)
+    records = compare(problem, call.output, sources, rules)
     values_usable = all(r.status not in ("count", "shape", "dtype", "nonfinite") for r in records)
     # values usable: call.output is a list of float64 (dW, db) arrays of the right shapes
     output: Any = call.output
     taylor = taylor_check(problem, output) if values_usable else None
     if values_usable:
         records = _with_diagnoses(problem, output, sources, records)
-    return CaseResult(problem, (*call.records, *records), taylor, candidate, front)
+    return CaseResult(problem, (*call.records, *records), taylor, candidate, front, rules=rules)
 
 
 def _with_diagnoses(
@@ -185,6 +218,13 @@ class CampaignResult:
     minimal: CaseResult | None = None
     first_failure: CaseResult | None = field(default=None)
     judged: int = 0  # examples the candidate was judged on (not "unsupported")
+    warned: int = 0  # examples that passed with imprecise entries (warnings)
+    warnings: tuple[CaseResult, ...] = ()  # the first few of them
+
+    @property
+    def warning_records(self) -> tuple[TensorRecord, ...]:
+        """The imprecise tensors of the kept warning cases."""
+        return tuple(r for case in self.warnings for r in case.warnings)
 
     @property
     def passed(self) -> bool:
@@ -229,11 +269,14 @@ def run_campaign(
     progress: Progress | None = None,
     strategy: SearchStrategy[Problem] | None = None,
     check: Callable[..., CaseResult] | None = None,
+    rules: Rules = DEFAULT_RULES,
 ) -> CampaignResult:
     """Run ``examples`` Hypothesis examples (default: the profile's) against ``backward``.
 
     ``strategy`` replaces the profile's architectures (e.g. an audit's declared support);
-    ``check(problem, fresh=False)`` replaces `check_case` (e.g. with another timeout). The
+    ``check(problem, fresh=False)`` replaces `check_case` (e.g. with another timeout; it then
+    carries its own ``rules``: precision and strictness). Cases that pass with imprecise entries
+    are counted (``warned``) and the first few kept (``warnings``). The
     minimal failing case is judged again with ``fresh=True`` (in a new worker, as its reproduce
     line will run), and a different verdict there is a finding; a minimal case that shows the
     candidate was plugged in the wrong way raises `harness.usage.UsageError`. A campaign that
@@ -244,7 +287,8 @@ def run_campaign(
     planned = examples if examples is not None else profile.examples
     loaded = as_candidate(backward)
     sampled: list[CaseResult] = []
-    state = {"examples": 0, "calls": 0, "judged": 0, "shrinking": False}
+    state = {"examples": 0, "calls": 0, "judged": 0, "warned": 0, "shrinking": False}
+    warned: list[CaseResult] = []
     first: list[CaseResult] = []
     latest: dict[str, CaseResult] = {}  # by problem, to show both outcomes of a flaky case
     unjudged: list[str] = []
@@ -258,7 +302,7 @@ def run_campaign(
     if check is None:
 
         def check(problem: Problem, fresh: bool = False) -> CaseResult:
-            return check_case(loaded, problem, candidate, fresh=fresh)
+            return check_case(loaded, problem, candidate, fresh=fresh, rules=rules)
 
     @hypothesis_seed(seed)
     @settings(
@@ -291,7 +335,11 @@ def run_campaign(
                 state["shrinking"] = True
             failures[:] = [result]
             raise _CaseFailedError(result)
-        if len(sampled) < SAMPLED and not state["shrinking"]:
+        if result.warnings and not state["shrinking"]:
+            state["warned"] += 1
+            if len(warned) < WARNED:
+                warned.append(result)
+        elif len(sampled) < SAMPLED and not state["shrinking"]:
             sampled.append(result)
 
     start = time.perf_counter()
@@ -330,6 +378,7 @@ def run_campaign(
         cases.append(minimal)
         if first and repr(first[0].problem) != repr(minimal.problem):
             cases.append(first[0])
+    cases.extend(warned)
     cases.extend(sampled)
     return CampaignResult(
         cases=cases,
@@ -339,4 +388,6 @@ def run_campaign(
         minimal=minimal,
         first_failure=first[0] if first else None,
         judged=int(state["judged"]),
+        warned=int(state["warned"]),
+        warnings=tuple(warned),
     )

@@ -247,20 +247,22 @@ class CallResult:
     records: tuple[TensorRecord, ...]
 
 
-def contract_arguments(candidate: Candidate, problem: Problem) -> tuple[Any, ...]:
-    """The arguments of one call under the plug-in contract, as copies: params, X, Y, the
-    activation names and the loss name as plain ``str``, and the convention's keywords only for
-    a candidate that declares them."""
+def contract_arguments(
+    candidate: Candidate, problem: Problem, dtype: type[np.floating[Any]] = np.float64
+) -> tuple[Any, ...]:
+    """The arguments of one call under the plug-in contract, as copies: params, X, Y (arrays of
+    ``dtype``, the candidate's declared precision), the activation names and the loss name as
+    plain ``str``, and the convention's keywords only for a candidate that declares them."""
     spec = problem.spec
-    params = [(np.array(W), np.array(b)) for W, b in problem.params]
+    params = [(np.array(W, dtype=dtype), np.array(b, dtype=dtype)) for W, b in problem.params]
     keywords: dict[str, Any] = {}
     if candidate.keywords:
         keywords = {"half": spec.loss.half, "reduction": spec.loss.reduction, "l2": spec.l2}
     activations = [str(a) for a in spec.activations]
     return (
         params,
-        np.array(problem.X),
-        np.array(problem.Y),
+        np.array(problem.X, dtype=dtype),
+        np.array(problem.Y, dtype=dtype),
         activations,
         str(spec.loss.name),
         keywords,
@@ -317,9 +319,10 @@ def call_candidate(
     repeat: bool = True,
     unsupported_ok: bool = True,
     fresh: bool = False,
+    dtype: type[np.floating[Any]] = np.float64,
 ) -> CallResult:
-    """Call ``candidate`` on copies of ``problem`` (twice when ``repeat``; once more in a new
-    worker when ``fresh``), each call within ``timeout``.
+    """Call ``candidate`` on copies of ``problem`` as ``dtype`` arrays (twice when ``repeat``;
+    once more in a new worker when ``fresh``), each call within ``timeout``.
 
     Findings: ``raises``, ``memory``, ``timeout``, ``crashed`` (with the problem that triggered
     it), ``mutates_inputs``, ``nondeterministic``; a `NotImplementedError` is ``unsupported``
@@ -329,7 +332,7 @@ def call_candidate(
     records: list[TensorRecord] = []
     outputs: list[Plain] = []
     for _ in range(2 if repeat else 1):
-        outcome = candidate.call(contract_arguments(candidate, problem), timeout)
+        outcome = candidate.call(contract_arguments(candidate, problem, dtype), timeout)
         if not isinstance(outcome, Returned):
             record = _failure(outcome, problem, unsupported_ok)
             if outputs:  # the first call returned: the two calls disagree
@@ -350,7 +353,7 @@ def call_candidate(
             detail = f"two calls on the same inputs disagree: {where}"
             records.append(TensorRecord(None, None, "nondeterministic", detail))
     if fresh:
-        again = candidate.call_fresh(contract_arguments(candidate, problem), timeout)
+        again = candidate.call_fresh(contract_arguments(candidate, problem, dtype), timeout)
         if again is not None:
             records.extend(_fresh_record(outputs[0], again, problem, unsupported_ok))
     return CallResult(outputs[0], tuple(records))

@@ -6,13 +6,13 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from harness.compare import TensorRecord
+from harness.compare import DEFAULT_RULES, Rules, TensorRecord
 from harness.fast import FastResult
 from harness.replay import PythonCall, python_call
 from harness.spec import Problem
 from harness.taylor import TaylorResult
 
-__all__ = ["CaseResult", "reproduce_command"]
+__all__ = ["CaseResult", "cli_rules", "python_rules", "reproduce_command"]
 
 
 def _words(front: str) -> list[str]:
@@ -29,6 +29,7 @@ def reproduce_command(
     *,
     fast: bool = False,
     fast_seed: int | None = None,
+    rules: Rules = DEFAULT_RULES,
 ) -> str:
     """The CLI line that re-runs exactly this case (with ``--fast --fast-seed S`` for a
     fast-mode case), shell-quoted (`shlex.join`): pasted into a shell it runs only itself.
@@ -39,7 +40,7 @@ def reproduce_command(
     ``check(...)`` (`harness.replay`).
     """
     if isinstance(front, PythonCall):
-        extra = ""
+        extra = python_rules(rules)
         if fast:
             extra = ", mode='fast'" + ("" if fast_seed is None else f", fast_seed={fast_seed}")
         return python_call(front, problem, extra)
@@ -65,11 +66,38 @@ def reproduce_command(
         words += ["--weight-scale", repr(problem.weight_scale)]
     if problem.kink_margin not in (None, 1e-3):
         words += ["--kink-margin", repr(problem.kink_margin)]
+    words += cli_rules(rules)
     if fast:
         words.append("--fast")
         if fast_seed is not None:
             words += ["--fast-seed", str(fast_seed)]
     return shlex.join(words)
+
+
+def cli_rules(rules: Rules) -> list[str]:
+    """The options that make the command judge by ``rules`` (none for the defaults)."""
+    words = []
+    if rules.precision != DEFAULT_RULES.precision:
+        words += ["--precision", rules.precision]
+    if rules.strict:
+        words.append("--strict")
+    if rules.tiers.tau != DEFAULT_RULES.tiers.tau:
+        words += ["--tau", repr(rules.tiers.tau)]
+    if rules.tiers.alpha != DEFAULT_RULES.tiers.alpha:
+        words += ["--alpha", repr(rules.tiers.alpha)]
+    return words
+
+
+def python_rules(rules: Rules) -> str:
+    """The keywords that make ``check(...)`` judge by ``rules`` (none for the defaults)."""
+    text = ""
+    if rules.precision != DEFAULT_RULES.precision:
+        text += f", precision={rules.precision!r}"
+    if rules.strict:
+        text += ", strict=True"
+    if rules.tiers != DEFAULT_RULES.tiers:
+        text += f", tiers=Tiers(tau={rules.tiers.tau!r}, alpha={rules.tiers.alpha!r})"
+    return text
 
 
 @dataclass(frozen=True)
@@ -84,6 +112,7 @@ class CaseResult:
     mode: str = "full"  # "fast": one random direction first (harness.fast)
     fast: FastResult | None = None  # the fast verdict, when fast mode got that far
     fast_seed: int | None = None  # fast mode's direction seed, when no fast verdict holds it
+    rules: Rules = DEFAULT_RULES  # precision, strictness and the imprecise band it was judged by
 
     @property
     def harness_fault(self) -> bool:
@@ -103,6 +132,11 @@ class CaseResult:
     @property
     def failing(self) -> tuple[TensorRecord, ...]:
         return tuple(r for r in self.records if not r.passed)
+
+    @property
+    def warnings(self) -> tuple[TensorRecord, ...]:
+        """Tensors with imprecise entries that pass (not strict): precision choices to look at."""
+        return tuple(r for r in self.records if r.warning)
 
     @property
     def fast_confirmed(self) -> bool | None:
@@ -127,7 +161,8 @@ class CaseResult:
     def reproduce(self) -> str:
         seed = self.fast.seed if self.fast is not None else self.fast_seed
         return reproduce_command(self.problem, self.candidate, self.front,
-                                 fast=self.mode == "fast", fast_seed=seed)  # fmt: skip
+                                 fast=self.mode == "fast", fast_seed=seed,
+                                 rules=self.rules)  # fmt: skip
 
     def as_dict(self, with_ratio: bool = False) -> dict[str, Any]:
         return {
@@ -144,6 +179,9 @@ class CaseResult:
             "weight_scale": self.problem.weight_scale,
             "passed": self.passed,
             "harness_fault": self.harness_fault,
+            "precision": self.rules.precision,
+            "strict": self.rules.strict,
+            "warnings": len(self.warnings),
             "records": [r.as_dict(with_ratio=with_ratio) for r in self.records],
             "taylor": None if self.taylor is None else self.taylor.as_dict(),
             "reproduce": self.reproduce,

@@ -26,13 +26,14 @@ from harness.adapters import BIASES, from_columns, from_dict, from_flat, from_ro
 from harness.auditing import audit, check
 from harness.campaign import PROFILES, CampaignResult, check_case, fast_case, run_campaign
 from harness.candidate import ISOLATIONS, Candidate, CandidateError, load_candidate
-from harness.case import CaseResult
-from harness.compare import TensorRecord
+from harness.case import CaseResult, cli_rules
+from harness.compare import Rules, TensorRecord
 from harness.errors import HarnessError
 from harness.isolation import DEFAULT_MEMORY_LIMIT, close_all, parse_memory
 from harness.network import LOSSES, REDUCTIONS
 from harness.report import Run, check_report_dir, write_report
 from harness.spec import Loss, NetworkSpec, Problem
+from harness.tolerance import DEFAULT_TIERS, PRECISIONS, Tiers
 
 __all__ = ["main"]
 
@@ -113,6 +114,47 @@ def _add_fast_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_rules_arguments(parser: argparse.ArgumentParser) -> None:
+    rules = parser.add_argument_group("verdict")
+    rules.add_argument(
+        "--precision",
+        choices=tuple(PRECISIONS),
+        default="float64",
+        help="the format the candidate computes in: it gets arrays of that dtype (the problem "
+        "rounded to it) and is judged against that format's rounding model (default float64)",
+    )
+    rules.add_argument(
+        "--strict",
+        action="store_true",
+        help="imprecise entries (beyond the rounding model, within the precision band) fail "
+        "instead of being warnings",
+    )
+    rules.add_argument(
+        "--tau",
+        type=float,
+        default=DEFAULT_TIERS.tau,
+        metavar="T",
+        help=f"relative width of the precision band: an entry within "
+        f"T·|expected| + ALPHA·max|expected| beyond the rounding model is imprecise, not wrong "
+        f"(default {DEFAULT_TIERS.tau:g})",
+    )
+    rules.add_argument(
+        "--alpha",
+        type=float,
+        default=DEFAULT_TIERS.alpha,
+        metavar="ALPHA",
+        help=f"the band's part relative to the tensor's largest entry (default "
+        f"{DEFAULT_TIERS.alpha:g})",
+    )
+
+
+def _rules(args: argparse.Namespace) -> Rules:
+    for flag, value in (("--tau", args.tau), ("--alpha", args.alpha)):
+        if not 0 <= value < 1:
+            raise HarnessError(f"{flag} must be a number in [0, 1), got {value}")
+    return Rules(args.precision, args.strict, Tiers(args.tau, args.alpha))
+
+
 def _memory(text: str) -> int | None:
     """``8G``, ``512M``, ``1073741824`` or ``none``."""
     try:
@@ -178,6 +220,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="seconds each call of the candidate may take")  # fmt: skip
     _add_fast_argument(verify)
     _add_boundary_arguments(verify)
+    _add_rules_arguments(verify)
     _add_problem_arguments(verify, "one problem (all of --sizes/--activations/--loss needed)")
 
     audit = commands.add_parser(
@@ -219,6 +262,7 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--report-dir", default="reports", metavar="DIR")
     _add_fast_argument(audit)
     _add_boundary_arguments(audit)
+    _add_rules_arguments(audit)
     _add_problem_arguments(audit, "architecture (a family; with --problem-seed: one problem)")
     return parser
 
@@ -300,7 +344,14 @@ def _finish(console: Console, run: Run, seconds: float, report_dir: str) -> int:
         if confirmed is not None:
             verdict = "confirms" if confirmed else "does NOT confirm"
             console.print(f"a full check {verdict} the localized entries", soft_wrap=True)
-    if minimal is None:
+    if minimal is None and run.warned_count:
+        console.print(f"[yellow]PASSED with warnings[/]: {escape(run.candidate)}: "
+                      f"{run.warned_count} of {run.judged_text} example(s) have imprecise "
+                      f"entries, none is wrong{rate}")  # fmt: skip
+        for record in run.warnings:
+            console.print(f"  warning: {escape(record.detail)}", soft_wrap=True)
+        console.print("  (a precision choice, not a logic bug; --strict makes them fail)")
+    elif minimal is None:
         console.print(f"[green]PASSED[/]: {escape(run.candidate)} agrees with the sources on "
                       f"{run.examples} example(s) ({run.judged_text}){rate}")  # fmt: skip
         if cases:
@@ -357,12 +408,14 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
     replay = _replay_words(args)
     front = shlex.join(["verify", "--candidate", args.candidate, *replay]) if replay else "verify"
 
+    rules = _rules(args)
+
     def judge(problem: Problem, fresh: bool = False) -> CaseResult:
         if seed is not None:
             return fast_case(candidate, problem, args.candidate, timeout=timeout, seed=seed,
-                             fresh=fresh, front=front)  # fmt: skip
+                             fresh=fresh, front=front, rules=rules)  # fmt: skip
         return check_case(candidate, problem, args.candidate, timeout=timeout, fresh=fresh,
-                          front=front)  # fmt: skip
+                          front=front, rules=rules)  # fmt: skip
 
     if args.sizes is not None:
         case = judge(_single_problem(args))
@@ -390,7 +443,7 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
                  "--profile", profile, "--seed", str(args.seed)]  # fmt: skip
         if args.examples is not None:
             words += ["--examples", str(args.examples)]
-        command = shlex.join(words + _fast_words(args, seed) + replay)
+        command = shlex.join(words + _fast_words(args, seed) + replay + cli_rules(rules))
     run = Run(
         candidate=args.candidate,
         seed=args.seed,
@@ -400,6 +453,7 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
         passed=result.passed,
         command=command,
         judged=result.judged,
+        warned=result.warned,
     )
     return _finish(console, run, result.seconds, args.report_dir)
 
@@ -467,11 +521,14 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
     start = time.perf_counter()
     mode = "fast" if args.fast else "full"
     seed = _fast_seed(args)
+    rules = _rules(args)
     if args.problem_seed is not None:
         report = check(candidate, _single_problem(args), timeout=timeout, name=args.target,
-                       front=front, mode=mode, fast_seed=seed)  # fmt: skip
+                       front=front, mode=mode, fast_seed=seed, precision=rules.precision,
+                       strict=rules.strict, tiers=rules.tiers)  # fmt: skip
         cases: tuple[CaseResult, ...] = (report.case,)
         examples = judged = 1
+        warned = None
         command = report.case.reproduce
     else:
         family = None
@@ -504,11 +561,14 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
             lambda progress: audit(
                 candidate, spec=family, examples=args.examples, seed=args.seed,
                 supports=supports, timeout=timeout, name=args.target, front=front,
-                progress=progress, mode=mode, fast_seed=seed,
+                progress=progress, mode=mode, fast_seed=seed, precision=rules.precision,
+                strict=rules.strict, tiers=rules.tiers,
             ),
         )  # fmt: skip
         cases, examples, judged = audited.cases, audited.examples, audited.judged
-        command = shlex.join(words + _convention_words(args) + _fast_words(args, seed))
+        warned = audited.warned
+        command = shlex.join(words + _convention_words(args) + _fast_words(args, seed)
+                             + cli_rules(rules))  # fmt: skip
     seconds = time.perf_counter() - start
     run = Run(
         candidate=args.target,
@@ -519,6 +579,7 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
         passed=all(c.passed for c in cases[:1]),
         command=command,
         judged=judged,
+        warned=warned,
     )
     return _finish(console, run, seconds, args.report_dir)
 

@@ -18,16 +18,29 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
+from harness.errors import HarnessError
 from harness.network import Array
 from harness.plain import Foreign, Unusable, read_output
 from harness.sources import closed_form, finite_diff, symbolic
 from harness.spec import Problem
-from harness.tolerance import DEFAULT_MODEL, EPS, ErrorModel, backprop_bound, half_ulp
+from harness.tolerance import (
+    DEFAULT_MODEL,
+    DEFAULT_TIERS,
+    EPS,
+    ErrorModel,
+    Tiers,
+    backprop_bound,
+    candidate_bound,
+    half_ulp,
+    precision_of,
+)
 
 __all__ = [
+    "DEFAULT_RULES",
     "PASSING",
     "STATUSES",
     "Entry",
+    "Rules",
     "SourceValues",
     "TensorRecord",
     "compare",
@@ -41,6 +54,7 @@ STATUSES: Final = (
     "ok",
     "unsupported",
     "undecidable",
+    "imprecise",
     "mismatch",
     "shape",
     "dtype",
@@ -55,7 +69,8 @@ STATUSES: Final = (
     "source-disagreement",
 )
 #: Statuses that pass: the candidate is right, or cannot be judged there (a kink, a case outside
-#: what it declared it supports).
+#: what it declared it supports). An ``imprecise`` tensor passes too, as a warning, unless the
+#: check is strict (`TensorRecord.passed`).
 PASSING: Final = frozenset({"ok", "undecidable", "unsupported"})
 #: How many of the worst entries a record keeps.
 WORST: Final = 5
@@ -72,9 +87,14 @@ class SourceValues:
 
 
 def evaluate_sources(
-    problem: Problem, *, digits: int | None = 50, model: ErrorModel = DEFAULT_MODEL
+    problem: Problem,
+    *,
+    digits: int | None = 50,
+    model: ErrorModel = DEFAULT_MODEL,
+    precision: str = "float64",
 ) -> SourceValues:
-    """Run every source on ``problem``; 50-digit SymPy values join on nets small enough."""
+    """Run every source on ``problem``; 50-digit SymPy values join on nets small enough.
+    ``backprop`` is the rounding bound of a candidate computing in ``precision``."""
     float64 = backprop_bound(problem, closed_form.magnitudes(problem), model)
     estimate = finite_diff.estimate(problem)
     grads = {
@@ -94,7 +114,8 @@ def evaluate_sources(
             (half_ulp(dW) + scale * bW, half_ulp(db) + scale * bb)
             for (dW, db), (bW, bb) in zip(precise, float64)
         ]
-    return SourceValues(grads, bounds, estimate.undecidable, float64)
+    candidate = float64 if precision == "float64" else candidate_bound(problem, precision, model)
+    return SourceValues(grads, bounds, estimate.undecidable, candidate)
 
 
 @dataclass(frozen=True)
@@ -135,6 +156,8 @@ class TensorRecord:
     sources: tuple[str, ...] = ()  # the sources that agree with the expected values
     ratio: Array | None = field(default=None, repr=False)  # |Δ| / bound per entry
     diagnosis: str | None = None  # the named pattern of a mismatch (harness.diagnose), if any
+    imprecise: int = 0  # entries beyond the rounding model but within the precision band
+    strict: bool = False  # imprecise entries fail
 
     @property
     def where(self) -> str:
@@ -142,7 +165,12 @@ class TensorRecord:
 
     @property
     def passed(self) -> bool:
-        return self.status in PASSING
+        return self.status in PASSING or (self.status == "imprecise" and not self.strict)
+
+    @property
+    def warning(self) -> bool:
+        """Imprecise but passing: a precision choice to look at, not a failure."""
+        return self.status == "imprecise" and not self.strict
 
     def as_dict(self, with_ratio: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -159,6 +187,8 @@ class TensorRecord:
             "worst": [e.as_dict() for e in self.worst],
             "sources": list(self.sources),
             "diagnosis": self.diagnosis,
+            "imprecise": self.imprecise,
+            "strict": self.strict,
         }
         if with_ratio and self.ratio is not None:
             out["ratio"] = np.asarray(self.ratio, dtype=np.float64).tolist()
@@ -182,8 +212,40 @@ def _index_text(index: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(i) for i in index) + "]"
 
 
+@dataclass(frozen=True)
+class Rules:
+    """How a candidate's values are judged: the format it computes in (`harness.tolerance`'s
+    ``PRECISIONS``), where *imprecise* ends (``tiers``), and whether imprecise entries fail."""
+
+    precision: str = "float64"
+    strict: bool = False
+    tiers: Tiers = DEFAULT_TIERS
+
+    def __post_init__(self) -> None:
+        precision_of(self.precision)  # a clear error naming the choices
+        if not isinstance(self.strict, bool):
+            raise HarnessError(f"strict must be True or False, got {self.strict!r}")
+        if not isinstance(self.tiers, Tiers):
+            raise HarnessError(
+                "tiers must be a harness.Tiers(tau=..., alpha=...), "
+                f"got {type(self.tiers).__name__}"
+            )
+
+    @property
+    def dtypes(self) -> tuple[type[np.floating[Any]], ...]:
+        """The dtypes a candidate may return: its own format, or float64."""
+        own = precision_of(self.precision).dtype
+        return (np.float64,) if own is np.float64 else (own, np.float64)
+
+
+DEFAULT_RULES: Final = Rules()
+
+
 def compare(
-    problem: Problem, candidate_output: Any, sources: SourceValues
+    problem: Problem,
+    candidate_output: Any,
+    sources: SourceValues,
+    rules: Rules = DEFAULT_RULES,
 ) -> tuple[TensorRecord, ...]:
     """One record per (layer, tensor), or a single whole-call record when the output is unusable."""
     pairs = read_output(candidate_output, problem.spec.depth)  # as a worker reads it
@@ -192,7 +254,7 @@ def compare(
     records = []
     for l, ((cW, cb), shapes) in enumerate(zip(pairs, problem.spec.param_shapes), start=1):
         for k, (param, value, shape) in enumerate(zip("Wb", (cW, cb), shapes)):
-            records.append(_compare_tensor(l, param, k, value, shape, sources))
+            records.append(_compare_tensor(l, param, k, value, shape, sources, rules))
     return tuple(records)
 
 
@@ -203,6 +265,7 @@ def _compare_tensor(
     value: Any,
     shape: tuple[int, ...],
     sources: SourceValues,
+    rules: Rules,
 ) -> TensorRecord:
     where = f"layer {layer} d{param}"
     size = int(np.prod(shape))
@@ -220,12 +283,19 @@ def _compare_tensor(
             f"{where}: candidate shape {value.shape}, expected {shape} (never broadcast)",
             shape=shape, total=size,
         )  # fmt: skip
-    if value.dtype != np.float64:
+    if value.dtype not in rules.dtypes:
+        hint = (
+            "; float32 code: declare precision='float32' (--precision float32)"
+            if value.dtype == np.float32
+            else ""
+        )
         return TensorRecord(
             layer, param, "dtype",
-            f"{where}: candidate dtype {value.dtype}, expected float64",
+            f"{where}: candidate dtype {value.dtype}, expected "
+            f"{' or '.join(np.dtype(t).name for t in rules.dtypes)}{hint}",
             shape=shape, total=size,
         )  # fmt: skip
+    value = value.astype(np.float64)
     bad = ~np.isfinite(value)
     if np.any(bad):
         first = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -270,11 +340,16 @@ def _compare_tensor(
 
     delta = np.abs(value - expected)
     bound = backprop + source_bound
+    band = np.maximum(backprop, rules.tiers.allowance(expected)) + source_bound
     ratio = delta / bound
-    wrong = ratio > 1.0
-    at_kink = wrong & undecidable_fd
-    wrong &= ~undecidable_fd
+    beyond = ratio > 1.0
+    at_kink = beyond & undecidable_fd
+    beyond &= ~undecidable_fd
+    wrong = beyond & (delta > band)
+    imprecise = beyond & ~wrong
+    failing = wrong | imprecise if rules.strict else wrong
     rel = delta / np.maximum(np.abs(expected), np.finfo(np.float64).tiny)
+    shown = wrong if np.any(wrong) else imprecise
     ranked = np.argsort(-ratio, axis=None)[:WORST]
     worst = tuple(
         Entry(
@@ -285,9 +360,9 @@ def _compare_tensor(
             bound=float(bound.flat[flat]),
         )
         for flat in ranked
-        if wrong.flat[flat] or not np.any(wrong)
+        if shown.flat[flat] or not np.any(shown)
     )
-    n_wrong, n_kink = int(wrong.sum()), int(at_kink.sum())
+    n_wrong, n_imprecise, n_kink = int(wrong.sum()), int(imprecise.sum()), int(at_kink.sum())
     if n_wrong:
         top = worst[0]
         status = "mismatch"
@@ -297,6 +372,19 @@ def _compare_tensor(
             f"candidate {shown_candidate} but sources agree on {shown_expected} "
             f"(|Δ| {top.abs_error:.1e} > bound {top.bound:.1e})"
         )
+    elif n_imprecise:
+        top = worst[0]
+        status = "imprecise"
+        shown_candidate, shown_expected = _fmt_pair(top.candidate, top.expected)
+        verdict = "fails: strict" if rules.strict else "a warning, not a failure"
+        detail = (
+            f"{where}: {n_imprecise}/{size} entries imprecise ({verdict}); "
+            f"{where}{_index_text(top.index)}: candidate {shown_candidate}, sources "
+            f"{shown_expected} (|Δ| {top.abs_error:.1e} is beyond the {rules.precision} rounding "
+            f"bound {top.bound:.1e} but within {rules.tiers.tau:g}·|expected| + "
+            f"{rules.tiers.alpha:g}·max|expected|: a precision choice such as an eps, a clip or "
+            f"a formula that loses accuracy, not a logic bug)"
+        )
     elif n_kink:
         status = "undecidable"
         detail = f"{where}: {n_kink}/{size} entries differ only where a ReLU-type kink is crossed"
@@ -305,9 +393,9 @@ def _compare_tensor(
         detail = f"{where}: {size}/{size} entries agree (max |Δ|/bound {float(ratio.max()):.2g})"
     return TensorRecord(
         layer, param, status, detail,
-        shape=shape, total=size, mismatched=n_wrong, undecidable=n_kink,
+        shape=shape, total=size, mismatched=int(failing.sum()), undecidable=n_kink,
         max_abs_error=float(delta.max()), max_rel_error=float(rel.max()),
-        worst=worst, sources=agreeing, ratio=ratio,
+        worst=worst, sources=agreeing, ratio=ratio, imprecise=n_imprecise, strict=rules.strict,
     )  # fmt: skip
 
 

@@ -60,13 +60,13 @@ from typing import Any, Final
 
 import numpy as np
 
-from harness.compare import Entry
+from harness.compare import Entry, Rules
 from harness.errors import ArrayDtypeError, ArrayShapeError, HarnessError, NonFiniteError
 from harness.network import Array
-from harness.sources import closed_form, directional
+from harness.sources import directional
 from harness.spec import Problem
 from harness.threads import one_blas_thread
-from harness.tolerance import backprop_bound
+from harness.tolerance import candidate_bound
 
 __all__ = [
     "FALSE_ALARM",
@@ -209,9 +209,12 @@ class FastResult:
         return out
 
 
-def gradients_of(output: Any, problem: Problem) -> list[tuple[Array, Array]]:
-    """The candidate's ``[(dW, db), ...]`` checked for count, type, dtype, shape and
-    finiteness; raises a `HarnessError` subclass naming the first problem."""
+def gradients_of(
+    output: Any, problem: Problem, dtypes: tuple[type[np.floating[Any]], ...] = (np.float64,)
+) -> list[tuple[Array, Array]]:
+    """The candidate's ``[(dW, db), ...]`` checked for count, type, dtype (one of ``dtypes``),
+    shape and finiteness, as float64; raises a `HarnessError` subclass naming the first
+    problem."""
     shapes = problem.spec.param_shapes
     if isinstance(output, np.ndarray) or not isinstance(output, Sequence):
         raise HarnessError(f"gradients must be a list of {len(shapes)} (dW, db) pairs, got "
@@ -224,14 +227,15 @@ def gradients_of(output: Any, problem: Problem) -> list[tuple[Array, Array]]:
             raise HarnessError(f"layer {l}: expected a pair (dW{l}, db{l}), got {pair!r:.60}")
         for param, value, shape in zip(_PARAMS, pair, pair_shapes):
             where = f"layer {l} d{param}"
-            if type(value) is not np.ndarray or value.dtype != np.float64:
+            if type(value) is not np.ndarray or value.dtype not in dtypes:
                 got = getattr(value, "dtype", type(value).__name__)
-                raise ArrayDtypeError(f"{where}: expected a float64 numpy.ndarray, got {got}")
+                wanted = " or ".join(np.dtype(t).name for t in dtypes)
+                raise ArrayDtypeError(f"{where}: expected a {wanted} numpy.ndarray, got {got}")
             if value.shape != shape:
                 raise ArrayShapeError(f"{where}: shape {value.shape}, expected {shape}")
             if not np.all(np.isfinite(value)):
                 raise NonFiniteError(f"{where}: has non-finite entries")
-        grads.append((pair[0], pair[1]))
+        grads.append((pair[0].astype(np.float64), pair[1].astype(np.float64)))
     return grads
 
 
@@ -343,6 +347,7 @@ def fast_check(
     problem: Problem,
     *,
     seed: int | None = None,
+    precision: str = "float64",
 ) -> FastResult:
     """Fast-check a backprop (a callable following the plug-in contract, or its output
     ``[(dW1, db1), ...]``) on ``problem``: one random direction in pieces, group testing on
@@ -360,10 +365,10 @@ def fast_check(
     seed = direction_seed(seed)
     if callable(candidate):
         candidate = _called(candidate, problem)
-    grads = gradients_of(candidate, problem)
+    grads = gradients_of(candidate, problem, Rules(precision).dtypes)
     start = time.perf_counter()
     with one_blas_thread():  # dozens of small GEMMs: see harness.threads
-        result = _fast(grads, problem, seed)
+        result = _fast(grads, problem, seed, precision)
     seconds = time.perf_counter() - start
     return FastResult(*result, seconds=seconds, seed=seed)
 
@@ -379,9 +384,9 @@ def _called(backward: Callable[..., Any], problem: Problem) -> Any:
 
 
 def _fast(
-    grads: list[tuple[Array, Array]], problem: Problem, seed: int
+    grads: list[tuple[Array, Array]], problem: Problem, seed: int, precision: str
 ) -> tuple[bool, bool, float, float, float, str, int, tuple[Located, ...], int]:
-    tol = backprop_bound(problem, closed_form.magnitudes(problem))
+    tol = candidate_bound(problem, precision)
     rng = np.random.default_rng(seed)  # drawn after the candidate's output is fixed
     shapes = problem.spec.param_shapes
     depth = problem.spec.depth

@@ -17,12 +17,18 @@ process or changes the verdict of a later test. ``--gradcheck-isolation inline``
 ``isolation="inline"``) calls it in pytest's own process instead, to step through it in a
 debugger; ``--gradcheck-memory-limit`` sets the worker's address-space limit (``4G``, ``none``).
 
+Imprecise entries (beyond the rounding model, within the precision band: `harness.Tiers`) pass
+with a `GradientPrecisionWarning`, which pytest lists in its warnings summary;
+``--gradcheck-strict`` (or ``strict=True``) makes them fail. ``precision="float32"`` judges
+float32 code against float32 rounding.
+
 This module imports pytest only for its hooks' type hints, so ``assert_backprop_correct`` can be
 used from any test runner.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,11 +39,12 @@ from harness.case import CaseResult
 from harness.isolation import DEFAULT_MEMORY_LIMIT, close_all, parse_memory
 from harness.report import Run, write_report
 from harness.spec import NetworkSpec, Problem
+from harness.tolerance import DEFAULT_TIERS, Tiers
 
 if TYPE_CHECKING:
     import pytest
 
-__all__ = ["GradientMismatch", "assert_backprop_correct"]
+__all__ = ["GradientMismatch", "GradientPrecisionWarning", "assert_backprop_correct"]
 
 #: Where reports go and which were written, set by the plugin when pytest configures it.
 _session: dict[str, Any] = {
@@ -45,6 +52,7 @@ _session: dict[str, Any] = {
     "written": [],
     "isolation": "process",
     "memory_limit": DEFAULT_MEMORY_LIMIT,
+    "strict": False,
 }
 
 _UNSET: Any = object()
@@ -59,6 +67,11 @@ class GradientMismatch(AssertionError):  # noqa: N818 - the name users assert on
         self.report_path = path
 
 
+class GradientPrecisionWarning(UserWarning):
+    """A backprop that passed with imprecise entries: a precision choice (an eps, a clip, a
+    formula that loses accuracy), not a logic bug. ``--gradcheck-strict`` makes it a failure."""
+
+
 def assert_backprop_correct(
     backward: Backward | str,
     *,
@@ -71,6 +84,9 @@ def assert_backprop_correct(
     report_dir: str | Path | None = None,
     isolation: str | None = None,
     memory_limit: int | None = _UNSET,
+    precision: str = "float64",
+    strict: bool | None = None,
+    tiers: Tiers = DEFAULT_TIERS,
 ) -> None:
     """Raise `GradientMismatch` unless ``backward`` computes the right gradients.
 
@@ -78,12 +94,16 @@ def assert_backprop_correct(
     Hypothesis examples over ``spec``'s family or the declared support (`harness.audit`).
     A report is written only when something is wrong. ``isolation`` ("process" or "inline")
     and ``memory_limit`` (bytes, None for none) default to the session's
-    ``--gradcheck-isolation`` and ``--gradcheck-memory-limit``.
+    ``--gradcheck-isolation`` and ``--gradcheck-memory-limit``; ``strict`` to
+    ``--gradcheck-strict``. A pass with imprecise entries warns (`GradientPrecisionWarning`).
     """
     directory = Path(report_dir) if report_dir is not None else _session["report_dir"]
     boundary: dict[str, Any] = {
         "isolation": _session["isolation"] if isolation is None else isolation,
         "memory_limit": _session["memory_limit"] if memory_limit is _UNSET else memory_limit,
+        "precision": precision,
+        "strict": _session["strict"] if strict is None else strict,
+        "tiers": tiers,
     }
     report: CheckReport | AuditReport
     if problem is not None:
@@ -103,6 +123,15 @@ def assert_backprop_correct(
         cases = report.cases
         examples_run = report.examples
     if report.passed:
+        if report.warnings:
+            details = "\n".join(f"  {r.detail}" for r in report.warnings)
+            warnings.warn(
+                GradientPrecisionWarning(
+                    f"passed with imprecise entries (not wrong; --gradcheck-strict fails "
+                    f"them):\n{details}"
+                ),
+                stacklevel=2,
+            )
         return
     name = cases[0].candidate or "candidate"
     run = Run(
@@ -141,12 +170,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SIZE",
         help="the worker's address-space limit, e.g. 4G, 512M or none (default: 8G)",
     )
+    group.addoption(
+        "--gradcheck-strict",
+        action="store_true",
+        help="assert_backprop_correct fails on imprecise entries (beyond the rounding model, "
+        "within the precision band) instead of warning",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     _session["report_dir"] = Path(config.getoption("--gradcheck-report-dir"))
     _session["written"] = []
     _session["isolation"] = config.getoption("--gradcheck-isolation")
+    _session["strict"] = bool(config.getoption("--gradcheck-strict"))
     limit = config.getoption("--gradcheck-memory-limit")
     try:
         _session["memory_limit"] = DEFAULT_MEMORY_LIMIT if limit is None else parse_memory(limit)

@@ -38,7 +38,7 @@ import numpy as np
 
 from harness._version import __version__
 from harness.case import CaseResult
-from harness.compare import TensorRecord
+from harness.compare import DEFAULT_RULES, TensorRecord
 from harness.errors import HarnessError
 from harness.report_html import (
     case_titles,
@@ -85,6 +85,18 @@ class Run:
     passed: bool
     command: str
     judged: int | None = None  # examples judged (None: every one, e.g. a single problem)
+    warned: int | None = None  # examples with imprecise entries (None: count the cases)
+
+    @property
+    def warnings(self) -> tuple[TensorRecord, ...]:
+        """The imprecise tensors of the passing cases shown: warnings, not failures."""
+        return tuple(r for case in self.cases if case.passed for r in case.warnings)
+
+    @property
+    def warned_count(self) -> int:
+        if self.warned is not None:
+            return self.warned
+        return sum(1 for case in self.cases if case.passed and case.warnings)
 
     @property
     def judged_count(self) -> int:
@@ -229,6 +241,10 @@ def summary_json(run: Run) -> str:
         "judged": run.judged_count,
         "passed": run.passed,
         "verdict": verdict(run),
+        "precision": _rules(run)[0],
+        "strict": _rules(run)[1],
+        "warned": run.warned_count,
+        "warnings": [r.detail for r in run.warnings],
         "command": run.command,
         "cases": [case.as_dict(with_ratio=False) for case in run.cases],
     }
@@ -241,11 +257,15 @@ def summary_json(run: Run) -> str:
 def _record_block(record: TensorRecord) -> list[str]:
     """The pytest-approx-shaped block for one record that is not ok."""
     lines = [f"### {record.where} — {record.status}", "", record.detail, ""]
-    if record.status in ("mismatch", "undecidable", "nonfinite"):
-        label = {"mismatch": "Mismatched", "undecidable": "Undecidable (at a kink)"}.get(
-            record.status, "Non-finite"
+    if record.status in ("mismatch", "imprecise", "undecidable", "nonfinite"):
+        label = {
+            "mismatch": "Mismatched",
+            "imprecise": "Imprecise",
+            "undecidable": "Undecidable (at a kink)",
+        }.get(record.status, "Non-finite")
+        count = {"undecidable": record.undecidable, "imprecise": record.imprecise}.get(
+            record.status, record.mismatched
         )
-        count = record.undecidable if record.status == "undecidable" else record.mismatched
         lines += ["```text", f"{label} elements: {count} / {record.total}"]
         if record.status != "nonfinite":
             lines += [
@@ -253,10 +273,12 @@ def _record_block(record: TensorRecord) -> list[str]:
                 f"Max relative difference: {record.max_rel_error:.1e}",
             ]
         lines += ["```", ""]
-    if record.status == "mismatch" and record.worst:
+    if record.status in ("mismatch", "imprecise") and record.worst:
         shown = len(record.worst)
-        if record.mismatched > shown:
-            lines += [f"The {shown} worst of {record.mismatched} wrong entries:", ""]
+        many = record.mismatched if record.status == "mismatch" else record.imprecise
+        if many > shown:
+            kind = "wrong" if record.status == "mismatch" else "imprecise"
+            lines += [f"The {shown} worst of {many} {kind} entries:", ""]
         lines += [
             "| Index | Candidate | Expected | abs error | bound |",
             "| --- | ---: | ---: | ---: | ---: |",
@@ -309,6 +331,12 @@ def _verdict_line(run: Run) -> str:
     v = verdict(run)
     if v == "HARNESS FAULT":
         return "HARNESS FAULT: the sources contradict each other; the candidate is not judged"
+    if v == "PASS" and run.warned_count:
+        return (
+            f"PASS with warnings: {run.warned_count} of {run.judged_count} judged examples have "
+            f"imprecise entries (beyond the rounding model, within the precision band: a "
+            f"precision choice, not a logic bug; --strict makes them fail)"
+        )
     if v == "PASS":
         return f"PASS: every entry agreed with the sources in all {run.examples} examples"
     failing = [r.where for case in run.cases[:1] for r in case.failing]
@@ -324,6 +352,7 @@ def summary_markdown(run: Run) -> str:
         f"- candidate: `{run.candidate}`",
         f"- verdict: {_verdict_line(run)}",
         f"- examples: {run.examples}, judged: {run.judged_count} (profile {run.profile})",
+        f"- precision: {_rules(run)[0]}{', strict' if _rules(run)[1] else ''}",
         f"- seed: {run.seed}",
         "",
         "Reproduce the run:",
@@ -343,6 +372,24 @@ def summary_markdown(run: Run) -> str:
             )
         else:
             lines += _case_markdown(case, title)
+    if run.warnings:
+        lines += [
+            "## Warnings — imprecise entries",
+            "",
+            "Beyond the rounding model of a correct backprop, within the precision band "
+            "(τ·|expected| + α·max|expected|): an eps, a clip, a formula that loses accuracy. "
+            "They pass; `--strict` makes them fail.",
+            "",
+        ]
+        for case in run.cases:
+            for record in case.warnings if case.passed else ():
+                lines += [f"Reproduce: `{case.reproduce}`", "", *_record_block(record)]
     if passing:
         lines += ["## Sampled passing cases", "", *passing, ""]
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _rules(run: Run) -> tuple[str, bool]:
+    """The precision and strictness the run's cases were judged by."""
+    rules = run.cases[0].rules if run.cases else DEFAULT_RULES
+    return rules.precision, rules.strict

@@ -62,6 +62,7 @@ pre{background:#f4f5f7;padding:8px 10px;border-radius:4px;margin:4px 0 8px;
 .PASS,.ok{background:#2e7d32}.FAIL,.mismatch,.shape,.dtype,.nonfinite,.count,.raises,.timeout,
 .crashed,.memory,.mutates_inputs,.nondeterministic{background:#b71c1c}.unsupported{background:#757575}
 .HARNESS-FAULT,.source-disagreement{background:#6a1b9a}.undecidable{background:#8d6e00}
+.imprecise,.WARN{background:#e65100}.warnings{border-left:4px solid #e65100;padding:2px 10px}
 .case{border-top:2px solid #ddd;margin-top:24px}
 .grid{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
 .layer-section{border:1px solid #ccc;border-radius:6px;padding:10px;min-width:240px;
@@ -234,8 +235,10 @@ def _heatmap(record: TensorRecord) -> str:
 
 
 def _worst_table(record: TensorRecord) -> str:
-    if record.status != "mismatch" or not record.worst:
+    if record.status not in ("mismatch", "imprecise") or not record.worst:
         return ""
+    label = "Mismatched" if record.status == "mismatch" else "Imprecise"
+    count = record.mismatched if record.status == "mismatch" else record.imprecise
     rows = "".join(
         f"<tr><td>{_e(index_text(e.index))}</td>"
         f"<td>{_e(value_text(e.candidate, e.expected, e.abs_error))}</td>"
@@ -244,7 +247,7 @@ def _worst_table(record: TensorRecord) -> str:
         for e in record.worst
     )
     return (
-        f'<p class="note">Mismatched elements: {record.mismatched} / {record.total}; '
+        f'<p class="note">{label} elements: {count} / {record.total}; '
         f"max abs difference {record.max_abs_error:.1e}, max rel difference "
         f"{record.max_rel_error:.1e}</p><table><tr><th>Index</th><th>Candidate</th>"
         f"<th>Expected</th><th>abs error</th><th>bound</th></tr>{rows}</table>"
@@ -269,6 +272,8 @@ def _section(case_index: int, record: TensorRecord) -> str:
 def _case(case_index: int, case: CaseResult, title: str) -> str:
     status = "HARNESS FAULT" if case.harness_fault else ("PASS" if case.passed else "FAIL")
     badge = f'<span class="badge {status.replace(" ", "-")}">{status}</span>'
+    if case.passed and case.warnings:
+        badge += ' <span class="badge WARN">WARNINGS</span>'
     overview = "".join(
         f'<tr><td><a href="#{section_id(case_index, r)}">{_e(r.where)}</a></td>'
         f'<td><span class="badge {_e(r.status)}">{_e(r.status)}</span></td>'
@@ -326,6 +331,20 @@ def _legend() -> str:
     )
 
 
+def _warnings(run: Run) -> str:
+    """The imprecise tensors of passing cases: warnings, listed before the cases."""
+    if not run.warnings:
+        return ""
+    items = "".join(f"<li>{_e(r.detail)}</li>" for r in run.warnings)
+    return (
+        f'<div class="warnings"><h2>Warnings <span class="badge WARN">{run.warned_count} '
+        f"example(s)</span></h2><p>Imprecise entries: beyond the rounding model of a correct "
+        f"backprop, within the precision band (τ·|expected| + α·max|expected|) — an eps, a "
+        f"clip, a formula that loses accuracy. They pass; <code>--strict</code> makes them "
+        f"fail.</p><ul>{items}</ul></div>"
+    )
+
+
 def render_html(run: Run) -> str:
     """The whole page for ``run`` (deterministic: no timestamp, no run id)."""
     v = verdict(run)
@@ -338,6 +357,7 @@ def render_html(run: Run) -> str:
         f"</h1><p>Candidate: <code>{_e(run.candidate)}</code> · examples: {run.examples} "
         f"({_e(run.judged_text)}) "
         f"(profile {_e(run.profile)}) · seed: {run.seed}</p>"
-        f"<p>Reproduce the run:</p><pre>{_e(run.command)}</pre>{_legend()}{cases}"
+        f"<p>Reproduce the run:</p><pre>{_e(run.command)}</pre>{_warnings(run)}{_legend()}"
+        f"{cases}"
         "</body></html>\n"
     )

@@ -467,6 +467,24 @@ class Problem:
         """m, the number of samples (columns of X)."""
         return int(self.X.shape[1])
 
+    def rounded(self, dtype: type[np.floating[Any]]) -> Problem:
+        """The same problem with every value rounded to ``dtype`` (kept as float64): exactly what
+        a candidate computing in that format receives, so the sources judge the same inputs.
+        ``seed`` and ``weight_scale`` are kept: the problem is made again by rounding again."""
+
+        def cast(values: Array) -> Array:
+            return np.asarray(values, dtype=dtype).astype(np.float64)
+
+        return Problem(
+            self.spec,
+            [(cast(W), cast(b)) for W, b in self.params],
+            cast(self.X),
+            cast(self.Y),
+            seed=self.seed,
+            weight_scale=self.weight_scale,
+            kink_margin=self.kink_margin,
+        )
+
     def __repr__(self) -> str:
         if self.seed is not None:
             margin = "" if self.kink_margin == 1e-3 else f", kink_margin={self.kink_margin!r}"

@@ -12,10 +12,10 @@ import pytest
 import reference
 from harness import NetworkSpec, Problem
 from harness.campaign import check_case
-from harness.compare import SourceValues, compare, evaluate_sources
+from harness.compare import Rules, SourceValues, compare, evaluate_sources
 from harness.network import forward
 from harness.strategies import SEED_ACTIVATIONS
-from harness.tolerance import half_ulp
+from harness.tolerance import DEFAULT_TIERS, half_ulp
 
 Array = np.ndarray
 
@@ -87,8 +87,14 @@ def test_one_entry_off_by_1e_6_relative_is_caught_exactly_there(
         for layer, k in itertools.product(range(spec.depth), range(2)):
             tensor = grads[layer][k]
             bound = sources.backprop[layer][k]
-            # Entries where float64 can tell 1e-6 relative apart from rounding at all.
-            visible = np.argwhere((np.abs(tensor) * 1e-7 > bound) & ~sources.undecidable[layer][k])
+            # Entries where float64 can tell 1e-6 relative apart from rounding at all, and
+            # beyond the precision band (smaller ones are imprecise: test_a_resolved_error_...).
+            band = DEFAULT_TIERS.allowance(tensor)
+            visible = np.argwhere(
+                (np.abs(tensor) * 1e-7 > bound)
+                & (np.abs(tensor) * 1e-6 > 2 * band)
+                & ~sources.undecidable[layer][k]
+            )
             if len(visible) == 0:
                 continue
             index = tuple(int(i) for i in visible[rng.integers(len(visible))])
@@ -205,3 +211,26 @@ def test_the_50_digit_source_is_held_to_its_digits_of_the_terms_not_of_the_resul
     )
     case = check_case(reference.backward, problem)
     assert case.passed and not case.harness_fault, [r.detail for r in case.failing]
+
+
+def test_a_resolved_error_inside_the_precision_band_is_a_warning_never_silent() -> None:
+    """An entry float64 resolves but whose error is within τ·|e| + α·max|e| is *imprecise*: it
+    passes as a warning, fails under strict, and is never reported as agreeing."""
+    spec = NetworkSpec((3, 4, 2), ("tanh", "sigmoid"), "mse")
+    problem = Problem.random(spec, 5, seed=2)
+    sources = evaluate_sources(problem)
+    grads = reference.backward(problem.params, problem.X, problem.Y, spec.activations, spec.loss)
+    tensor, bound = grads[0][0], sources.backprop[0][0]
+    band = DEFAULT_TIERS.allowance(tensor)
+    index = np.unravel_index(int(np.argmax(np.abs(tensor))), tensor.shape)
+    shift = 0.5 * float(band[index])  # inside the band ...
+    assert shift > 4 * float(bound[index])  # ... and far beyond the rounding bound
+    wrong = [(W.copy(), b.copy()) for W, b in grads]
+    wrong[0][0][index] += shift
+    lenient = compare(problem, wrong, sources)[0]
+    assert (lenient.status, lenient.passed, lenient.warning) == ("imprecise", True, True)
+    assert lenient.imprecise == 1 and lenient.worst[0].index == tuple(int(i) for i in index)
+    strict = compare(problem, wrong, sources, Rules(strict=True))[0]
+    assert (strict.status, strict.passed, strict.mismatched) == ("imprecise", False, 1)
+    wrong[0][0][index] += 4 * float(band[index])  # beyond the band: wrong
+    assert compare(problem, wrong, sources)[0].status == "mismatch"
