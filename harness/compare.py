@@ -24,12 +24,9 @@ from harness.plain import Foreign, Unusable, read_output
 from harness.sources import closed_form, finite_diff, symbolic
 from harness.spec import Problem
 from harness.tolerance import (
-    DEFAULT_MODEL,
     DEFAULT_TIERS,
     EPS,
-    ErrorModel,
     Tiers,
-    backprop_bound,
     candidate_bound,
     half_ulp,
     precision_of,
@@ -90,12 +87,11 @@ def evaluate_sources(
     problem: Problem,
     *,
     digits: int | None = 50,
-    model: ErrorModel = DEFAULT_MODEL,
     precision: str = "float64",
 ) -> SourceValues:
     """Run every source on ``problem``; 50-digit SymPy values join on nets small enough.
     ``backprop`` is the rounding bound of a candidate computing in ``precision``."""
-    float64 = backprop_bound(problem, closed_form.magnitudes(problem), model)
+    float64 = candidate_bound(problem, "float64")
     estimate = finite_diff.estimate(problem)
     grads = {
         "closed_form": closed_form.gradients(problem),
@@ -114,7 +110,7 @@ def evaluate_sources(
             (half_ulp(dW) + scale * bW, half_ulp(db) + scale * bb)
             for (dW, db), (bW, bb) in zip(precise, float64)
         ]
-    candidate = float64 if precision == "float64" else candidate_bound(problem, precision, model)
+    candidate = float64 if precision == "float64" else candidate_bound(problem, precision)
     return SourceValues(grads, bounds, estimate.undecidable, candidate)
 
 

@@ -32,7 +32,6 @@ import pytest
 import reference
 from harness import Loss, NetworkSpec, Problem, tolerance
 from harness.network import REDUCTIONS, leaky_slope
-from harness.sources import closed_form
 
 mpf = mpmath.mpf
 Grads = list[tuple[Any, Any]]
@@ -280,7 +279,7 @@ def _check_against_truth(problem: Problem, *, rounding_model: bool = False) -> N
     )
     rounding = None
     if rounding_model:
-        rounding = tolerance.backprop_bound(problem, closed_form.magnitudes(problem))
+        rounding = tolerance.candidate_bound(problem)
     _assert_exact(_reference(problem), truth, J, rounding)
 
 

@@ -39,11 +39,10 @@ import numpy as np
 from harness.network import Array, activate, erfc, forward, leaky_slope
 from harness.spec import NetworkSpec, Problem
 
-__all__ = ["gradients", "magnitudes"]
+__all__ = ["gradients"]
 
 _SQRT_2: Final = math.sqrt(2.0)
 _INV_SQRT_2PI: Final = 1.0 / math.sqrt(2.0 * math.pi)
-_EPS: Final = float(np.finfo(np.float64).eps)
 
 
 def _sigmoid(z: Array) -> Array:
@@ -210,113 +209,3 @@ def gradients(problem: Problem) -> list[tuple[Array, Array]]:
             z_prev = cache[l - 2][0]
             dC_dz = dC_da_prev * g_prime(spec.activations[l - 2], z_prev)
     return grads_backward[::-1]
-
-
-# ---------------------------------------------------------------------------------------------
-# Magnitudes: the same chain rule on absolute values, for harness.tolerance's rounding bound.
-
-
-def _capped(terms: Array, tail: Array) -> Array:
-    """|terms| of ``c - f`` with f → c: once ``tail = c - f`` is below an ulp, f rounds to c and
-    the computed difference is off by ``tail`` itself, not by eps · |terms|."""
-    return np.minimum(terms, 4.0 * tail / _EPS)
-
-
-def _g_prime_terms(name: str, z: Array, a: Array) -> Array:
-    """|terms| of g'(z) as a candidate usually forms it, at least |g'(z)| and |g''(z)|/2.
-
-    1 - tanh², σ(1 - σ), A + 1 (elu), σ + zσ(1 - σ) (silu) and (1 + erf(z/√2))/2 + zφ (gelu)
-    cancel where the unit saturates, so their rounding scales with their terms, not with g'.
-    """
-    if name == "tanh":
-        return 1.0 + np.tanh(z) ** 2
-    if name == "sigmoid":
-        s = _sigmoid(z)
-        return s + s**2
-    if name == "elu":  # e^z formed as A + 1 for z <= 0
-        return np.where(z > 0, 1.0, _capped(1.0 + np.abs(a), np.exp(np.minimum(z, 0.0))))
-    if name == "silu":  # σ + z σ (1 - σ), the 1 - σ by subtraction
-        s, s_neg = _sigmoid(z), _sigmoid(-z)
-        return s + np.abs(z) * s * _capped(1.0 + s, s_neg)
-    if name == "gelu":  # (1 + erf(z/√2))/2 + z φ(z), erf's argument and z² rounded
-        Phi, pdf = _normal_cdf(z), _normal_pdf(z)
-        return _capped(np.maximum(Phi, 1.0 - Phi), Phi) + np.abs(z) * pdf * (2.0 + z * z)
-    return np.abs(g_prime(name, z))
-
-
-def _a_terms(name: str, z: Array, a: Array) -> Array:
-    """|terms| of a = g(z) as a candidate usually forms it: e^z - 1 (elu), z(1 + erf(z/√2))/2
-    (gelu) lose relative accuracy where they cancel; the others are |a|."""
-    if name == "elu":
-        return np.where(z > 0, np.abs(a), 1.0 + np.exp(np.minimum(z, 0.0)))
-    if name == "gelu":
-        Phi = _normal_cdf(z)
-        return np.abs(z) * (np.maximum(Phi, 1.0 - Phi) + np.abs(z) * _normal_pdf(z))
-    return np.abs(a)
-
-
-def _output_magnitude(spec: NetworkSpec, z: Array, a: Array, a_mag: Array, y: Array) -> Array:
-    """Σ |terms| of ∂C_i/∂z_j at the output, each way a candidate usually forms it."""
-    loss, out = spec.loss.name, spec.activations[-1]
-    y_abs = np.abs(y)
-    if out == "softmax":
-        if loss == "cross_entropy":
-            # -y_j + a_j Σ_k y_k (or A - Y, or Σ_k (-y_k/a_k) a_k(δ_kj - a_j)): the terms
-            # |y_j| + a_j Σ_k |y_k|, and A - Y's a_j |Σ_k y_k - 1| when Y's column sums to 1 only
-            # to within rounding.
-            y_sum_off = np.abs(np.sum(y, axis=0) - 1.0) / _EPS
-            return np.asarray(y_abs + a_mag * (np.sum(y_abs, axis=0) + y_sum_off), np.float64)
-        if loss == "mse":
-            # Σ_k |2(a_k - y_k)| a_k (δ_kj + a_j), through the full Jacobian. a - y is formed by
-            # subtraction (its terms |a| widened by a's rounding, and |y|); the Jacobian's
-            # factors a_k, a_j are taken as they are, like σ + σ² for a sigmoid: their own
-            # rounding is the slope term of `harness.tolerance` (softmax is SMOOTH_NONLINEAR).
-            # Widened there too, they squared the widening (M/|g| ~ 1e10 on 64-128-128-10).
-            dC_da_times_a = 2.0 * (a_mag + y_abs) * a
-            return np.asarray(dC_da_times_a + a * np.sum(dC_da_times_a, axis=0), np.float64)
-    elif loss == "mse":  # a - y is formed by subtraction, so its terms are |a| and |y|
-        return 2.0 * (a_mag + y_abs) * _g_prime_terms(out, z, a)
-    elif loss == "bce" and out == "sigmoid":  # a candidate forms a - y
-        return a_mag + y_abs
-    raise ValueError(f"closed_form: no magnitude for loss {loss!r} after a {out!r} output")
-
-
-def magnitudes(problem: Problem) -> list[tuple[Array, Array]]:
-    """The same chain rule on absolute values: Σ over every product term of |term|.
-
-    ``M = Σ_i |∂C_i/∂a_j g'(z_j)| |a_k| / divisor (+ l2 |w_jk|)`` with the backward sum taken
-    over ``|w_jk|``, each |a| widened by the magnitude of its own rounding, |g'(z)| (|W||a| + |b|)
-    (for softmax, Σ_j |a_k(δ_kj - a_j)| of it), and each g' taken as the |terms| it is usually
-    computed from (1 + tanh², σ + σ², …). A float64 evaluation of the gradient in any summation
-    order is off by at most a small multiple of eps · M (the running error bound of a sum of
-    products); `harness.tolerance` turns it into per-entry bounds.
-    """
-    spec = problem.spec
-    params = problem.params
-    cache = forward(params, problem.X, spec.activations)
-    divisor = spec.divisor(problem.batch)
-    L = spec.depth
-    # |a| plus the magnitude of its own rounding: g'(z) times the terms of z = W a_prev + b.
-    a_mag: list[Array] = [np.abs(problem.X)]
-    for (W, b), (z_l, a_l), name in zip(params, cache, spec.activations):
-        z_terms = np.abs(W) @ a_mag[-1] + np.abs(b)[:, None]
-        if name == "softmax":  # Σ_j a_k |δ_kj - a_j| z_terms_j <= a_k (z_terms_k + Σ_j a_j ...)
-            a_mag.append(a_l * (1.0 + z_terms + np.sum(a_l * z_terms, axis=0)))
-        else:
-            a_mag.append(_a_terms(name, z_l, a_l) + np.abs(g_prime(name, z_l)) * z_terms)
-    z, a = cache[L - 1]
-    dC_dz_abs = _output_magnitude(spec, z, a, a_mag[L], problem.Y)
-    out_backward: list[tuple[Array, Array]] = []
-    for l in range(L, 0, -1):
-        W, _ = params[l - 1]
-        M_w = np.einsum("ji,ki->jk", dC_dz_abs, a_mag[l - 1], optimize=True) / divisor
-        if spec.l2:
-            M_w = M_w + spec.l2 * np.abs(W)  # l2 · w_jk, one more term of the sum
-        M_b = np.einsum("ji->j", dC_dz_abs) / divisor
-        out_backward.append((M_w, M_b))
-        if l > 1:
-            M_a_prev = np.einsum("ji,jk->ki", dC_dz_abs, np.abs(W), optimize=True)
-            name = spec.activations[l - 2]
-            z_prev, a_prev = cache[l - 2]
-            dC_dz_abs = M_a_prev * _g_prime_terms(name, z_prev, a_prev)
-    return out_backward[::-1]

@@ -30,7 +30,7 @@ WATCHED = (
     ("json", "dump"),
     ("harness.campaign", "compare"),
     ("harness.compare", "compare"),
-    ("harness.tolerance", "backprop_bound"),
+    ("harness.tolerance", "candidate_bound"),
     ("harness.sources.closed_form", "gradients"),
     ("harness.sources.symbolic", "gradients"),
     ("harness.sources.finite_diff", "estimate"),

@@ -11,7 +11,7 @@ on Re z, which `Problem.random` keeps 1e-3 away from the kink. No derivative is 
 truth: mpmath's complex exp, log, tanh and erfc do the work.
 
 Each check asks two things of a float64 gradient: every entry within the rounding bound
-``backprop_bound(problem, closed_form.magnitudes(problem))`` of the truth, and (closed forms
+``candidate_bound(problem)`` of the truth, and (closed forms
 only) every tensor within 1e-13 · max|truth| (the issue's acceptance for a float64 source).
 """
 
@@ -32,7 +32,7 @@ import reference
 from harness import Loss, NetworkSpec, Problem
 from harness.network import REDUCTIONS, forward, leaky_slope
 from harness.sources import closed_form
-from harness.tolerance import backprop_bound
+from harness.tolerance import candidate_bound
 
 Array = NDArray[np.float64]
 Grads = list[tuple[Array, Array]]
@@ -188,7 +188,7 @@ def _problem(activation: str, loss: Loss, l2: float, scale: float) -> Problem:
 
 
 def _within_bound(problem: Problem, grads: Grads, truth: Grads, who: str) -> None:
-    bounds = backprop_bound(problem, closed_form.magnitudes(problem))
+    bounds = candidate_bound(problem)
     for layer, (pair, true_pair, bound_pair) in enumerate(zip(grads, truth, bounds), start=1):
         for name, g, t, bound in zip("Wb", pair, true_pair, bound_pair):
             assert np.all(np.isfinite(g)), f"{who} layer {layer} d{name}: not finite\n{g}"

@@ -39,7 +39,7 @@ def _tamper():
     if getattr(tolerance, "hostile", False):
         return
     tolerance.hostile = True
-    for name in ("backprop_bound", "half_ulp"):
+    for name in ("candidate_bound", "half_ulp"):
         original = getattr(tolerance, name, None)
         if callable(original):
 
