@@ -22,18 +22,28 @@ check confirms it.
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from hypothesis import strategies as st
-from hypothesis.strategies import SearchStrategy
 
-from harness.campaign import MODES, PROFILES, Profile, Progress, check_case, fast_case, run_campaign
+from harness.campaign import (
+    MODES,
+    PROFILES,
+    WEIGHT_SCALES,
+    Profile,
+    Progress,
+    StrategyFor,
+    check_case,
+    fast_case,
+    run_campaign,
+)
 from harness.candidate import Backward, Candidate, as_candidate
 from harness.case import CaseResult, python_rules
 from harness.compare import Entry, Rules, TensorRecord
@@ -239,6 +249,7 @@ class AuditReport:
     mode: str = "full"
     judged: int = 0  # examples the candidate was judged on (the rest lay outside its support)
     warned: int = 0  # examples that passed with imprecise entries
+    robustness: str | None = None  # a failure seen only at large weight scales, said so
 
     @property
     def warnings(self) -> tuple[TensorRecord, ...]:
@@ -271,6 +282,7 @@ class AuditReport:
                 "judged": self.judged,
                 "warned": self.warned,
                 "warnings": [r.detail for r in self.warnings],
+                "robustness": self.robustness,
                 "mode": self.mode,
                 "minimal_spec": None if self.minimal_spec is None else repr(self.minimal_spec),
                 "findings": [f.as_dict() for f in self.findings],
@@ -291,7 +303,8 @@ class AuditReport:
                 return "\n".join([*lines, *(f"  warning: {r.detail}" for r in self.warnings)])
             return (f"passed: {self.judged} of {self.examples} examples judged, all agree with the "
                     f"sources{how}{where}")  # fmt: skip
-        return f"{CheckReport(self.minimal)}\n(after {self.examples} examples{where})"
+        head = f"{self.robustness}\n" if self.robustness else ""
+        return f"{head}{CheckReport(self.minimal)}\n(after {self.examples} examples{where})"
 
 
 def _positive_timeout(timeout: float) -> float:
@@ -436,13 +449,13 @@ def _spec_family(draw: st.DrawFn, spec: NetworkSpec) -> NetworkSpec:
     return NetworkSpec(sizes, spec.activations, spec.loss, l2=spec.l2)
 
 
-def _strategy(
-    spec: NetworkSpec | None, support: Support, profile: Profile
-) -> SearchStrategy[Problem]:
+def _strategy(spec: NetworkSpec | None, support: Support, profile: Profile) -> StrategyFor:
+    """Problems of ``spec``'s family or of the declared support, as a function of the weight
+    scales (the campaign draws the formulas' scales first, then robustness's)."""
     if spec is not None and support.specs is None:
-        return problems(_spec_family(spec), max_batch=profile.max_batch)
+        return functools.partial(problems, _spec_family(spec), max_batch=profile.max_batch)
     specs = support.specs_strategy(profile.max_depth, profile.max_width)
-    return problems(specs, max_batch=profile.max_batch)
+    return functools.partial(problems, specs, max_batch=profile.max_batch)
 
 
 def audit(
@@ -464,6 +477,7 @@ def audit(
     precision: str = "float64",
     strict: bool = False,
     tiers: Tiers = DEFAULT_TIERS,
+    weight_scales: Sequence[float] = WEIGHT_SCALES,
 ) -> AuditReport:
     """A Hypothesis campaign against ``backward``; a failure is shrunk to the smallest case.
 
@@ -472,8 +486,11 @@ def audit(
     ``report_dir`` the three report files are written there (the directory is checked before
     the campaign starts). ``mode="fast"`` checks each example along one random direction first,
     seeded by ``fast_seed`` (default: from the OS). ``isolation`` and ``memory_limit``: see
-    `check`, as are ``precision``, ``strict`` and ``tiers``. A campaign that judged nothing
-    raises `harness.campaign.NothingCheckedError`.
+    `check`, as are ``precision``, ``strict`` and ``tiers``. The formulas are judged first, at
+    weight scales ≤ 1, then robustness at the larger ``weight_scales`` (a failure only there
+    is a robustness finding, `AuditReport.robustness`); pass ``weight_scales=(1.0, 0.1, 0.5)``
+    to judge the formulas only. A campaign that judged nothing raises
+    `harness.campaign.NothingCheckedError`.
     """
     if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
         raise HarnessError(f"examples must be a positive int, got {examples!r}")
@@ -516,6 +533,7 @@ def audit(
         strategy=_strategy(spec, support, profile),
         check=check_one,
         progress=progress,
+        weight_scales=weight_scales,
     )
     path = None
     if report_dir is not None:
@@ -532,16 +550,28 @@ def audit(
                 (f", spec={spec!r}" if spec is not None else "")
                 + (f", supports={dict(supports)!r}" if supports is not None else "")
                 + _options(seconds, isolation, memory_limit)
-                + python_rules(rules),
+                + python_rules(rules)
+                + (
+                    ""
+                    if tuple(weight_scales) == WEIGHT_SCALES
+                    else f", weight_scales={tuple(weight_scales)!r}"
+                ),
                 examples,
                 seed,
                 direction,
             ),
             judged=result.judged,
             warned=result.warned,
+            robustness=result.robustness,
         )
         close_all()  # nothing the candidate left running outlives the verdict or the report
         path = write_report(run, Path(report_dir))
     return AuditReport(
-        tuple(result.cases), result.examples, path, mode, result.judged, result.warned
+        tuple(result.cases),
+        result.examples,
+        path,
+        mode,
+        result.judged,
+        result.warned,
+        result.robustness,
     )

@@ -8,8 +8,9 @@ the same shrunk failure and the same report content.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -42,14 +43,18 @@ from harness.tolerance import precision_of
 from harness.usage import usage_error
 
 __all__ = [
+    "FORMULA_SCALE",
     "MODES",
     "PROFILES",
+    "WEIGHT_SCALES",
     "CampaignResult",
     "NothingCheckedError",
     "Profile",
     "check_case",
     "fast_case",
+    "robustness_text",
     "run_campaign",
+    "scales_up_to",
 ]
 
 #: How a case is checked: every entry against the three sources, or one random direction first.
@@ -71,6 +76,12 @@ PROFILES: Final = {
     "default": Profile(examples=5000, max_depth=4, max_width=16, max_batch=16),  # a few min
     "thorough": Profile(examples=20000, max_depth=5, max_width=32, max_batch=32),
 }
+#: Weight scales a campaign draws by default; those up to FORMULA_SCALE judge the formulas,
+#: the larger ones robustness (saturation, overflow, clipping).
+WEIGHT_SCALES: Final = (1.0, 0.1, 0.5, 3.0, 10.0)
+FORMULA_SCALE: Final = 1.0
+#: A strategy for problems as a function of the weight scales it draws from.
+StrategyFor = Callable[..., SearchStrategy[Problem]]
 #: Passing cases kept for the report besides the failures, and passing cases with warnings.
 SAMPLED: Final = 3
 WARNED: Final = 3
@@ -220,6 +231,15 @@ class CampaignResult:
     judged: int = 0  # examples the candidate was judged on (not "unsupported")
     warned: int = 0  # examples that passed with imprecise entries (warnings)
     warnings: tuple[CaseResult, ...] = ()  # the first few of them
+    phase: str | None = None  # where the failure was found: "formulas" or "robustness"
+    formula_examples: int = 0  # examples of the formulas phase, when it passed
+
+    @property
+    def robustness(self) -> str | None:
+        """For a failure found only at large weight scales: the sentence that says so."""
+        if self.phase != "robustness" or self.minimal is None:
+            return None
+        return robustness_text(self.minimal, self.formula_examples)
 
     @property
     def warning_records(self) -> tuple[TensorRecord, ...]:
@@ -232,6 +252,23 @@ class CampaignResult:
 
 
 Progress = Callable[[str, int, int], None]  # (phase, examples done, examples planned)
+
+
+def robustness_text(case: CaseResult, formula_examples: int) -> str:
+    """``robustness: the formulas agree at weight scale ≤ 1 (N examples); at scale 10 layer 2
+    dW is NaN …``: a failure seen only where the weights are large."""
+    failing = case.failing
+    tensors = [r.where for r in failing if r.layer is not None]
+    if any(r.status == "nonfinite" for r in failing):
+        what = f"{', '.join(tensors)} not finite (overflow in exp or log?)"
+    elif tensors:
+        what = f"{', '.join(tensors)} wrong (clipping, saturation or cancellation?)"
+    else:
+        what = "; ".join(r.detail for r in failing) or "it fails"
+    return (
+        f"robustness: the formulas agree at weight scale ≤ {FORMULA_SCALE:g} "
+        f"({formula_examples} examples); at weight scale {case.problem.weight_scale:g} {what}"
+    )
 
 
 def _flaky(first: CaseResult, replayed: CaseResult | None) -> CaseResult:
@@ -267,13 +304,20 @@ def run_campaign(
     seed: int = 0,
     examples: int | None = None,
     progress: Progress | None = None,
-    strategy: SearchStrategy[Problem] | None = None,
+    strategy: SearchStrategy[Problem] | StrategyFor | None = None,
     check: Callable[..., CaseResult] | None = None,
     rules: Rules = DEFAULT_RULES,
+    weight_scales: Sequence[float] = WEIGHT_SCALES,
 ) -> CampaignResult:
     """Run ``examples`` Hypothesis examples (default: the profile's) against ``backward``.
 
-    ``strategy`` replaces the profile's architectures (e.g. an audit's declared support);
+    Formulas first, robustness second: the examples drawn at weight scales ≤ `FORMULA_SCALE`
+    come first (two thirds of them); only when the formulas agree there do the larger scales of
+    ``weight_scales`` follow, where saturation, overflow and clipping live. A failure found
+    there is ``phase="robustness"``: the formulas are right, the code is not robust.
+
+    ``strategy`` replaces the profile's architectures (e.g. an audit's declared support): a
+    function of the weight scales to draw from, or one strategy (one phase, as it draws);
     ``check(problem, fresh=False)`` replaces `check_case` (e.g. with another timeout; it then
     carries its own ``rules``: precision and strictness). Cases that pass with imprecise entries
     are counted (``warned``) and the first few kept (``warnings``). The
@@ -298,24 +342,13 @@ def run_campaign(
         if not isinstance(support, Support):
             raise support
         specs = support.specs_strategy(profile.max_depth, profile.max_width)
-        strategy = problems(specs, max_batch=profile.max_batch)
+        strategy = functools.partial(problems, specs, max_batch=profile.max_batch)
+    phases = _phases(strategy, _weight_scales(weight_scales), planned)
     if check is None:
 
         def check(problem: Problem, fresh: bool = False) -> CaseResult:
             return check_case(loaded, problem, candidate, fresh=fresh, rules=rules)
 
-    @hypothesis_seed(seed)
-    @settings(
-        max_examples=planned,
-        database=None,
-        deadline=None,
-        derandomize=False,
-        report_multiple_bugs=False,
-        verbosity=Verbosity.quiet,
-        phases=(Phase.explicit, Phase.generate, Phase.shrink),
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(strategy)
     def campaign(problem: Problem) -> None:
         state["calls"] += 1
         if not state["shrinking"]:
@@ -344,8 +377,15 @@ def run_campaign(
 
     start = time.perf_counter()
     minimal: CaseResult | None = None
+    found_in: str | None = None
+    formula_examples = 0
     try:
-        campaign()
+        for name, drawn, count in phases:
+            found_in = name
+            _hypothesis_run(drawn, count, seed, campaign)
+            if name == "formulas":
+                formula_examples = int(state["examples"])
+        found_in = None
     except _CaseFailedError as failure:
         minimal = failure.result
     except Flaky:
@@ -390,4 +430,68 @@ def run_campaign(
         judged=int(state["judged"]),
         warned=int(state["warned"]),
         warnings=tuple(warned),
+        phase=found_in if minimal is not None else None,
+        formula_examples=formula_examples,
     )
+
+
+def _phases(
+    strategy: SearchStrategy[Problem] | StrategyFor, scales: tuple[float, ...], planned: int
+) -> list[tuple[str, SearchStrategy[Problem], int]]:
+    """(name, strategy, examples) per phase: formulas at scales ≤ `FORMULA_SCALE`, then
+    robustness at the larger ones with a third of the examples (one phase when the scales are
+    all on one side, when a single example is planned, or for a given strategy)."""
+    if isinstance(strategy, SearchStrategy):
+        return [("formulas", strategy, planned)]
+    formulas = tuple(x for x in scales if x <= FORMULA_SCALE)
+    robustness = tuple(x for x in scales if x > FORMULA_SCALE)
+    if not formulas:
+        return [("robustness", strategy(weight_scales=robustness), planned)]
+    later = planned // 3 if robustness else 0
+    phases = [("formulas", strategy(weight_scales=formulas), planned - later)]
+    if later:
+        phases.append(("robustness", strategy(weight_scales=robustness), later))
+    return phases
+
+
+def _weight_scales(scales: Sequence[float]) -> tuple[float, ...]:
+    if isinstance(scales, (str, bytes)) or not isinstance(scales, Sequence) or not scales:
+        raise HarnessError(f"weight_scales must be a non-empty sequence of positive numbers, "
+                           f"e.g. (1.0, 0.1), got {scales!r}")  # fmt: skip
+    for x in scales:
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 < x < float("inf"):
+            raise HarnessError(f"weight_scales must hold positive finite numbers, got {x!r}")
+    return tuple(float(x) for x in scales)
+
+
+def scales_up_to(largest: float) -> tuple[float, ...]:
+    """The default weight scales no larger than ``largest`` (``--max-weight-scale``)."""
+    kept = tuple(x for x in WEIGHT_SCALES if x <= largest)
+    if not kept:
+        raise HarnessError(f"--max-weight-scale {largest:g} leaves no weight scale to draw; the "
+                           f"scales are {', '.join(f'{x:g}' for x in WEIGHT_SCALES)}")  # fmt: skip
+    return kept
+
+
+def _hypothesis_run(
+    strategy: SearchStrategy[Problem], examples: int, seed: int, body: Callable[[Problem], None]
+) -> None:
+    """Run ``body`` on ``examples`` draws of ``strategy`` under Hypothesis, seeded, shrinking a
+    failure (``body`` raises) to the smallest example."""
+
+    @hypothesis_seed(seed)
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        report_multiple_bugs=False,
+        verbosity=Verbosity.quiet,
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def run(problem: Problem) -> None:
+        body(problem)
+
+    run()

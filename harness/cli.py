@@ -24,7 +24,16 @@ from rich.table import Table
 
 from harness.adapters import BIASES, from_columns, from_dict, from_flat, from_rows
 from harness.auditing import audit, check
-from harness.campaign import PROFILES, CampaignResult, check_case, fast_case, run_campaign
+from harness.campaign import (
+    FORMULA_SCALE,
+    PROFILES,
+    WEIGHT_SCALES,
+    CampaignResult,
+    check_case,
+    fast_case,
+    run_campaign,
+    scales_up_to,
+)
 from harness.candidate import ISOLATIONS, Candidate, CandidateError, load_candidate
 from harness.case import CaseResult, cli_rules
 from harness.compare import Rules, TensorRecord
@@ -148,6 +157,25 @@ def _add_rules_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_scale_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-weight-scale",
+        type=float,
+        default=None,
+        metavar="S",
+        help=f"draw weight scales up to S only (of {', '.join(f'{x:g}' for x in WEIGHT_SCALES)}; "
+        f"default all): the formulas are judged at scales ≤ {FORMULA_SCALE:g}, then robustness "
+        f"(saturation, overflow) at the larger ones",
+    )
+
+
+def _scales(args: argparse.Namespace) -> tuple[tuple[float, ...], list[str]]:
+    """The weight scales to draw, and the option that chose them, for a reproduce line."""
+    if args.max_weight_scale is None:
+        return WEIGHT_SCALES, []
+    return scales_up_to(args.max_weight_scale), ["--max-weight-scale", f"{args.max_weight_scale:g}"]
+
+
 def _rules(args: argparse.Namespace) -> Rules:
     for flag, value in (("--tau", args.tau), ("--alpha", args.alpha)):
         if not 0 <= value < 1:
@@ -221,6 +249,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_fast_argument(verify)
     _add_boundary_arguments(verify)
     _add_rules_arguments(verify)
+    _add_scale_argument(verify)
     _add_problem_arguments(verify, "one problem (all of --sizes/--activations/--loss needed)")
 
     audit = commands.add_parser(
@@ -263,6 +292,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_fast_argument(audit)
     _add_boundary_arguments(audit)
     _add_rules_arguments(audit)
+    _add_scale_argument(audit)
     _add_problem_arguments(audit, "architecture (a family; with --problem-seed: one problem)")
     return parser
 
@@ -344,6 +374,8 @@ def _finish(console: Console, run: Run, seconds: float, report_dir: str) -> int:
         if confirmed is not None:
             verdict = "confirms" if confirmed else "does NOT confirm"
             console.print(f"a full check {verdict} the localized entries", soft_wrap=True)
+    if minimal is not None and run.robustness:
+        console.print(f"[bold red]{escape(run.robustness)}[/]", soft_wrap=True)
     if minimal is None and run.warned_count:
         console.print(f"[yellow]PASSED with warnings[/]: {escape(run.candidate)}: "
                       f"{run.warned_count} of {run.judged_text} example(s) have imprecise "
@@ -372,6 +404,9 @@ def _headline(record: TensorRecord) -> str:
     if record.status == "mismatch":
         pattern = record.diagnosis or "no known pattern"
         return f"{record.where}: {record.mismatched}/{record.total} entries wrong, {pattern}"
+    if record.status == "imprecise":
+        return (f"{record.where}: {record.imprecise}/{record.total} entries imprecise (strict): "
+                f"beyond the rounding model, within the precision band")  # fmt: skip
     return record.detail
 
 
@@ -409,6 +444,7 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
     front = shlex.join(["verify", "--candidate", args.candidate, *replay]) if replay else "verify"
 
     rules = _rules(args)
+    scales, scale_words = _scales(args)
 
     def judge(problem: Problem, fresh: bool = False) -> CaseResult:
         if seed is not None:
@@ -437,13 +473,15 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
                 examples=args.examples,
                 progress=progress,
                 check=judge,
+                weight_scales=scales,
             ),
         )
         words = ["gradcheck-harness", "verify", "--candidate", args.candidate,
                  "--profile", profile, "--seed", str(args.seed)]  # fmt: skip
         if args.examples is not None:
             words += ["--examples", str(args.examples)]
-        command = shlex.join(words + _fast_words(args, seed) + replay + cli_rules(rules))
+        command = shlex.join(words + _fast_words(args, seed) + replay + cli_rules(rules)
+                             + scale_words)  # fmt: skip
     run = Run(
         candidate=args.candidate,
         seed=args.seed,
@@ -454,6 +492,7 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
         command=command,
         judged=result.judged,
         warned=result.warned,
+        robustness=result.robustness,
     )
     return _finish(console, run, result.seconds, args.report_dir)
 
@@ -522,6 +561,8 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
     mode = "fast" if args.fast else "full"
     seed = _fast_seed(args)
     rules = _rules(args)
+    scales, scale_words = _scales(args)
+    robustness = None
     if args.problem_seed is not None:
         report = check(candidate, _single_problem(args), timeout=timeout, name=args.target,
                        front=front, mode=mode, fast_seed=seed, precision=rules.precision,
@@ -562,13 +603,13 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
                 candidate, spec=family, examples=args.examples, seed=args.seed,
                 supports=supports, timeout=timeout, name=args.target, front=front,
                 progress=progress, mode=mode, fast_seed=seed, precision=rules.precision,
-                strict=rules.strict, tiers=rules.tiers,
+                strict=rules.strict, tiers=rules.tiers, weight_scales=scales,
             ),
         )  # fmt: skip
         cases, examples, judged = audited.cases, audited.examples, audited.judged
-        warned = audited.warned
+        warned, robustness = audited.warned, audited.robustness
         command = shlex.join(words + _convention_words(args) + _fast_words(args, seed)
-                             + cli_rules(rules))  # fmt: skip
+                             + cli_rules(rules) + scale_words)  # fmt: skip
     seconds = time.perf_counter() - start
     run = Run(
         candidate=args.target,
@@ -580,6 +621,7 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
         command=command,
         judged=judged,
         warned=warned,
+        robustness=robustness,
     )
     return _finish(console, run, seconds, args.report_dir)
 

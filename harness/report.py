@@ -86,6 +86,7 @@ class Run:
     command: str
     judged: int | None = None  # examples judged (None: every one, e.g. a single problem)
     warned: int | None = None  # examples with imprecise entries (None: count the cases)
+    robustness: str | None = None  # the failure was seen only at large weight scales: how
 
     @property
     def warnings(self) -> tuple[TensorRecord, ...]:
@@ -241,6 +242,7 @@ def summary_json(run: Run) -> str:
         "judged": run.judged_count,
         "passed": run.passed,
         "verdict": verdict(run),
+        "robustness": run.robustness,
         "precision": _rules(run)[0],
         "strict": _rules(run)[1],
         "warned": run.warned_count,
@@ -339,6 +341,8 @@ def _verdict_line(run: Run) -> str:
         )
     if v == "PASS":
         return f"PASS: every entry agreed with the sources in all {run.examples} examples"
+    if run.robustness:
+        return f"FAIL ({run.robustness})"
     failing = [r.where for case in run.cases[:1] for r in case.failing]
     where = f" (minimal case: {', '.join(failing)})" if failing else ""
     return f"FAIL: the candidate's gradient is wrong{where}"

@@ -357,7 +357,8 @@ def render_html(run: Run) -> str:
         f"</h1><p>Candidate: <code>{_e(run.candidate)}</code> · examples: {run.examples} "
         f"({_e(run.judged_text)}) "
         f"(profile {_e(run.profile)}) · seed: {run.seed}</p>"
-        f"<p>Reproduce the run:</p><pre>{_e(run.command)}</pre>{_warnings(run)}{_legend()}"
+        + (f'<p class="robustness"><b>{_e(run.robustness)}</b></p>' if run.robustness else "")
+        + f"<p>Reproduce the run:</p><pre>{_e(run.command)}</pre>{_warnings(run)}{_legend()}"
         f"{cases}"
         "</body></html>\n"
     )
