@@ -210,7 +210,11 @@ def test_corpus_is_large_and_varied() -> None:
     styles = {e.style for e in CORPUS.values()}
     assert styles <= set(STYLES) and len(styles) >= 5, f"styles {sorted(styles)}"
     # A worker's death (crashed, memory) is a hostile plug-in's doing: tests/hostile has those.
-    assert {e.kind for e in wrong} == set(KINDS) - {"crashed", "memory"}, "every kind of finding"
+    # An imprecise backprop is not wrong (it passes with a warning): tests/tiers and
+    # tests/variants hold those.
+    assert {e.kind for e in wrong} == set(KINDS) - {"crashed", "memory", "imprecise"}, (
+        "every kind of finding"
+    )
     assert {e.diagnosis for e in wrong} - {None} == set(DIAGNOSES), "every named pattern"
     for e in CORPUS.values():
         assert e.description, f"{e.name} has no docstring"

@@ -26,3 +26,6 @@ def backward(params: Any, X: Any, Y: Any, activations: Any, loss: Any) -> Any:
         if l > 1:
             delta = (params[l - 1][0].T @ delta) * (1 - As[l - 1] ** 2)
     return grads[::-1]
+
+
+backward.supports = supports  # type: ignore[attr-defined]
