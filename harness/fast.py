@@ -42,9 +42,10 @@ entries may exist; when neither half fails alone, the piece is reported without 
 What it can catch. A single entry off by δ is seen when |δ| exceeds its piece's tolerance plus
 the rest of the piece's actual error, which stays below λ sqrt(Σ tol²) except with probability
 2 exp(-λ²/2): so |δ| > 2 · tolerance always suffices, and for a float64 backprop, whose actual
-errors are far below tol_e, |δ| > tolerance does. On arch E the tolerances are ~1e-7 to 1e-6
-absolute, i.e. λ sqrt(|S|) times an entry's own bound, which is ~1e-7 to 1e-6 of the entry:
-what that catches, tensor by tensor, is in the README's Fast mode section.
+errors are far below tol_e, |δ| > tolerance does. A piece's tolerance is λ sqrt(Σ tol_e²) over
+its entries plus the directional difference's own bound; on arch E tol_e is ~2e-13 of an entry
+(median; `harness.tolerance`), so the directional bound often dominates: what that catches,
+tensor by tensor, is in the README's Fast mode section (tests/bench/sensitivity.py measures it).
 """
 
 from __future__ import annotations
