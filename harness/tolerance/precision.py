@@ -5,20 +5,20 @@ dtype): each row is the data the rounding model needs about one format.
 - ``c_fn``: a library function (exp, tanh, log1p, erfc, ...) is trusted to ``c_fn · u`` relative
   to its value. glibc's double functions are within 1 ulp (2u); numpy's float32 SIMD loops
   within 4 ulp (8u).
-- ``underflow``: half the smallest subnormal, the absolute error a rounding may add to u|x| once
-  its result leaves the normal range (`Precision.underflow`).
+- below the format's smallest normal number values have no relative accuracy: the bound's floor
+  (`harness.tolerance.candidate_bound`).
 - whether the candidate's result is a rounding of its own to this format (every format but
   float64, in which the harness compares): then half an ulp of the result in this format is
   added (`Precision.rounds_result`).
 
-A format with u = 2^-11 (float16) or 2^-8 (bfloat16, no numpy dtype) fits the same row; the
-model refuses a problem where first order no longer holds (`check_first_order`). Mixed precision
-(fp16/bf16 storage with fp32 sums, TF32 matmul inputs) would need a second u for the sums.
+A format with u = 2^-11 (float16) or 2^-8 (bfloat16, no numpy dtype) fits the same row, but the
+first-order model needs λ√n·u small (n the longest sum): for float16 a second-order term would be
+needed first. Mixed precision (fp16/bf16 storage with fp32 sums, TF32 matmul inputs) would need a
+second u for the sums.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -26,10 +26,7 @@ import numpy as np
 
 from harness.errors import HarnessError
 
-__all__ = ["PRECISIONS", "Precision", "check_first_order", "precision_of"]
-
-#: λ√N·u above this: the second-order terms are no longer small, first order does not hold.
-FIRST_ORDER_LIMIT: Final = 0.1
+__all__ = ["PRECISIONS", "Precision", "precision_of"]
 
 
 @dataclass(frozen=True)
@@ -41,12 +38,6 @@ class Precision:
     dtype: type[np.floating[Any]]
     u: float
     c_fn: float = 4.0
-
-    @property
-    def underflow(self) -> float:
-        """Half the smallest subnormal: the absolute error a rounding adds below the normal
-        range (2^-1075 for float64, 2^-150 for float32)."""
-        return float(np.finfo(self.dtype).smallest_subnormal) / 2.0
 
     @property
     def rounds_result(self) -> bool:
@@ -76,14 +67,3 @@ def precision_of(precision: str | Precision) -> Precision:
     raise HarnessError(
         f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}"
     )
-
-
-def check_first_order(precision: Precision, lam: float, chain: int) -> None:
-    """Refuse a format and problem where λ√N·u > 0.1 (N the longest accumulation chain): the
-    first-order model would no longer bound the error (recursive sums also stagnate there)."""
-    reach = lam * math.sqrt(chain) * precision.u
-    if reach > FIRST_ORDER_LIMIT:
-        raise HarnessError(
-            f"precision {precision.name!r}: λ√N·u = {reach:.2g} > {FIRST_ORDER_LIMIT} for a "
-            f"chain of N = {chain} roundings; the first-order rounding model does not hold there"
-        )
