@@ -659,8 +659,10 @@ def _import_optional(name: str, extra: str, hint: str) -> Any:
         ) from None
 
 
-def _torch_sequential(torch: Any, sizes: tuple[int, ...], activations: tuple[str, ...]) -> Any:
-    """``nn.Sequential(Linear, g_1, Linear, g_2, ...)`` in float64, parameters uninitialized."""
+def _torch_sequential(
+    torch: Any, sizes: tuple[int, ...], activations: tuple[str, ...], dtype: Any
+) -> Any:
+    """``nn.Sequential(Linear, g_1, Linear, g_2, ...)`` in ``dtype``, parameters uninitialized."""
     nn = torch.nn
     modules = {
         "sigmoid": nn.Sigmoid,
@@ -676,16 +678,31 @@ def _torch_sequential(torch: Any, sizes: tuple[int, ...], activations: tuple[str
     layers: list[Any] = []
     for (n_prev, n_l), name in zip(itertools.pairwise(sizes), activations):
         # skip_init: the weights are overwritten anyway, and torch's global RNG is left alone.
-        layers.append(nn.utils.skip_init(nn.Linear, n_prev, n_l, dtype=torch.float64))
+        layers.append(nn.utils.skip_init(nn.Linear, n_prev, n_l, dtype=dtype))
         slope = leaky_slope(name)
         layers.append(nn.LeakyReLU(slope) if slope is not None else modules[name]())
     return nn.Sequential(*layers)
+
+
+def _torch_dtype(torch: Any, dtype: Any) -> Any:
+    """``dtype`` as a torch dtype: None (the default) is torch.float64; torch.float64 and
+    torch.float32, or their names, are the formats the harness judges (`harness.PRECISIONS`)."""
+    if dtype is None:
+        return torch.float64
+    for chosen in (torch.float64, torch.float32):
+        if dtype is chosen or (isinstance(dtype, str) and f"torch.{dtype}" == str(chosen)):
+            return chosen
+    raise AdapterError(
+        f"from_torch: dtype must be torch.float64 (the default) or torch.float32, the formats "
+        f"the harness judges (precision='float64' / 'float32'), got {dtype!r}"
+    )
 
 
 def from_torch(
     module_factory: Callable[[tuple[int, ...], tuple[str, ...]], Any] | None = None,
     *,
     supports: Mapping[str, Sequence[str]] | None = None,
+    dtype: Any = None,
 ) -> AdaptedBackward:
     """Audit torch.autograd: the loss of an ``nn.Sequential``, ``.backward()``, its ``.grad``.
 
@@ -695,7 +712,14 @@ def from_torch(
     `TORCH_SOFTPLUS_THRESHOLD`: torch's default threshold 20 is not softplus to float64
     precision). ``module_factory(sizes, activations)`` builds your own instead; its ``nn.Linear``
     modules, in order, must have the layers' shapes and biases. Modules are built once per
-    (sizes, activations), moved to float64 and reused. X is fed as rows, X.T (m, n0).
+    (sizes, activations), moved to ``dtype`` and reused. X is fed as rows, X.T (m, n0).
+
+    ``dtype`` is the format torch computes in: torch.float64 (the default; ``None`` means it)
+    or torch.float32 (``"float64"`` and ``"float32"`` name them too). With torch.float32 the
+    module, the parameters copied in and X and Y are float32, and the gradients come back as
+    float32 arrays: audit it with ``precision="float32"`` (``--precision float32``), which hands
+    it float32 arrays and judges it against float32 rounding; under the default float64 its
+    float32 gradients are a dtype finding. Any other dtype is an `AdapterError`.
 
     The loss follows DESIGN.md, not torch's defaults: mse ``((A - Y)**2).sum() / m`` (no ½,
     averaged over samples only); bce ``binary_cross_entropy_with_logits(Z_L, Y,
@@ -706,14 +730,15 @@ def from_torch(
     """
     torch = _import_optional("torch", "torch", " (CPU: pip install torch==2.13.0)")
     declared = _support(supports, "from_torch", everything=True)
+    precision = _torch_dtype(torch, dtype)
     lock = threading.Lock()  # one module per architecture, shared by the harness's calls
     cache: dict[tuple[tuple[int, ...], tuple[str, ...]], tuple[Any, list[Any], Any]] = {}
 
     def build(sizes: tuple[int, ...], activations: tuple[str, ...]) -> tuple[Any, list[Any], Any]:
         if module_factory is None:
-            module = _torch_sequential(torch, sizes, activations)
+            module = _torch_sequential(torch, sizes, activations, precision)
         else:
-            module = module_factory(sizes, activations).to(torch.float64)
+            module = module_factory(sizes, activations).to(precision)
         linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
         found = [(tuple(m.weight.shape), m.bias is not None) for m in linears]
         wanted = [((n_l, n_prev), True) for n_prev, n_l in itertools.pairwise(sizes)]
@@ -755,11 +780,11 @@ def from_torch(
             module, linears, logits = cache[key]
             with torch.no_grad():
                 for linear, (W, b) in zip(linears, params):
-                    linear.weight.copy_(torch.tensor(W, dtype=torch.float64))
-                    linear.bias.copy_(torch.tensor(b, dtype=torch.float64))
+                    linear.weight.copy_(torch.tensor(W, dtype=precision))
+                    linear.bias.copy_(torch.tensor(b, dtype=precision))
             module.zero_grad(set_to_none=True)
-            X_rows = torch.tensor(X.T, dtype=torch.float64)
-            Y_rows = torch.tensor(Y.T, dtype=torch.float64)
+            X_rows = torch.tensor(X.T, dtype=precision)
+            Y_rows = torch.tensor(Y.T, dtype=precision)
             with torch.enable_grad():
                 loss_of(module, logits, X_rows, Y_rows, loss, int(X.shape[1])).backward()
             return [
@@ -769,7 +794,13 @@ def from_torch(
 
     return cast(
         AdaptedBackward,
-        _Remade(backward, declared, from_torch, (module_factory,), {"supports": supports}),
+        _Remade(
+            backward,
+            declared,
+            from_torch,
+            (module_factory,),
+            {"supports": supports, "dtype": dtype},
+        ),
     )
 
 
