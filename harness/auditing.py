@@ -234,6 +234,8 @@ class CheckReport:
                 parts.append(f"a full check {'confirms' if self.confirmed else 'does NOT confirm'}"
                              f" the localized entries:")  # fmt: skip
         parts += [f.explain() for f in self.findings]
+        if self.case.origin:
+            parts.append(f"where the error starts: {self.case.origin}")
         parts += [f"HARNESS FAULT: {fault}" for fault in self.harness_faults]
         parts.append(f"reproduce: {self.case.reproduce}")
         return "\n".join(parts)

@@ -31,6 +31,7 @@ from harness.compare import (
     evaluate_sources,
 )
 from harness.diagnose import diagnose
+from harness.diagnose.confirm import confirm, supported
 from harness.errors import HarnessError, NothingCheckedError
 from harness.fast import fast_check, gradients_of
 from harness.replay import PythonCall
@@ -103,13 +104,14 @@ def check_case(
     repeated in a new worker too; ``rules``: the candidate's precision — its inputs rounded to
     it — and whether imprecise entries fail)."""
     problem = _in_precision(problem, rules)
+    loaded = as_candidate(backward)
     call = call_candidate(
-        as_candidate(backward), problem, timeout=timeout, unsupported_ok=unsupported_ok,
+        loaded, problem, timeout=timeout, unsupported_ok=unsupported_ok,
         fresh=fresh, dtype=precision_of(rules.precision).dtype,
     )  # fmt: skip
     if call.output is None and call.records:  # raised, timed out, or unsupported
         return CaseResult(problem, call.records, None, candidate, front, rules=rules)
-    return _full_verdict(problem, call, candidate, front, rules)
+    return _full_verdict(problem, call, candidate, front, rules, _Rerun(loaded, timeout, rules))
 
 
 def _in_precision(problem: Problem, rules: Rules) -> Problem:
@@ -135,21 +137,23 @@ def fast_case(
     follows when it fails (and confirms the localized entries, or not), when the direction
     crosses a kink, and when the output is malformed (the full check names what is wrong)."""
     problem = _in_precision(problem, rules)
+    loaded = as_candidate(backward)
     call = call_candidate(
-        as_candidate(backward), problem, timeout=timeout, unsupported_ok=unsupported_ok,
+        loaded, problem, timeout=timeout, unsupported_ok=unsupported_ok,
         fresh=fresh, dtype=precision_of(rules.precision).dtype,
     )  # fmt: skip
     if call.output is None and call.records:
         return CaseResult(problem, call.records, None, candidate, front, "fast", fast_seed=seed,
                           rules=rules)  # fmt: skip
+    rerun = _Rerun(loaded, timeout, rules)
     try:
         grads = gradients_of(call.output, problem, rules.dtypes)
     except HarnessError:
-        full = _full_verdict(problem, call, candidate, front, rules)
+        full = _full_verdict(problem, call, candidate, front, rules, rerun)
         return replace(full, mode="fast", fast_seed=seed)
     fast = fast_check(grads, problem, seed=seed, precision=rules.precision)  # one BLAS thread
     if not fast.passed:
-        full = _full_verdict(problem, call, candidate, front, rules)
+        full = _full_verdict(problem, call, candidate, front, rules, rerun)
         return replace(full, mode="fast", fast=fast)
     records = []
     for l, shapes in enumerate(problem.spec.param_shapes, start=1):
@@ -167,9 +171,10 @@ def _full_verdict(
     candidate: str | None,
     front: str | PythonCall,
     rules: Rules,
+    rerun: _Rerun | None = None,
 ) -> CaseResult:
     with one_blas_thread():  # small GEMMs: see harness.threads
-        return _verdict(problem, call, candidate, front, rules)
+        return _verdict(problem, call, candidate, front, rules, rerun)
 
 
 def _verdict(
@@ -178,6 +183,7 @@ def _verdict(
     candidate: str | None,
     front: str | PythonCall,
     rules: Rules,
+    rerun: _Rerun | None = None,
 ) -> CaseResult:
     sources = evaluate_sources(problem, precision=rules.precision)
     records = compare(problem, call.output, sources, rules)
@@ -186,19 +192,42 @@ def _verdict(
     output: Any = call.output
     taylor = taylor_check(problem, output) if values_usable else None
     if values_usable:
-        records = _with_diagnoses(problem, output, sources, records)
+        records = _with_diagnoses(problem, output, sources, records, rerun)
     return CaseResult(problem, (*call.records, *records), taylor, candidate, front, rules=rules)
 
 
+class _Rerun:
+    """The candidate called once on another problem, as `check_case` calls it: its output, or
+    None when the call did not return (`harness.diagnose.confirm`)."""
+
+    def __init__(self, candidate: Candidate, timeout: float, rules: Rules):
+        self.candidate, self.timeout, self.rules = candidate, timeout, rules
+
+    def __call__(self, problem: Problem) -> Any:
+        dtype = precision_of(self.rules.precision).dtype
+        call = call_candidate(self.candidate, problem, timeout=self.timeout, repeat=False,
+                              dtype=dtype)  # fmt: skip
+        return call.output
+
+
 def _with_diagnoses(
-    problem: Problem, output: Any, sources: SourceValues, records: tuple[TensorRecord, ...]
+    problem: Problem,
+    output: Any,
+    sources: SourceValues,
+    records: tuple[TensorRecord, ...],
+    rerun: _Rerun | None = None,
 ) -> tuple[TensorRecord, ...]:
     """Name the pattern of each mismatched tensor; its headline then reads
-    ``layer 2 dW: 12/12 entries wrong, looks transposed``."""
+    ``layer 2 dW: 12/12 entries wrong, looks transposed``. With ``rerun`` (the candidate), a
+    name found on a small net is kept only if it is found again at a non-degenerate size
+    (`harness.diagnose.confirm`)."""
     wrong = [(r.layer, r.param) for r in records if r.status == "mismatch"]
     if not wrong:
         return records
     found = diagnose(problem, output, sources, wrong)  # type: ignore[arg-type]
+    if rerun is not None:
+        allows = supported(rerun.candidate.support, problem.spec)
+        found = confirm(problem, found, rerun, rules=rerun.rules, allows=allows)
     named = []
     for record in records:
         if record.status != "mismatch":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from harness.compare import DEFAULT_RULES, Rules, TensorRecord
 from harness.fast import FastResult
@@ -100,6 +100,12 @@ def python_rules(rules: Rules) -> str:
     return text
 
 
+#: Statuses of a tensor whose values are wrong.
+_WRONG: Final = ("mismatch", "nonfinite")
+#: What to look at when dJ/dZ of a layer is right but one of its gradients is not.
+_FORMED: Final = {"W": " (A_prev, a transpose, the l2·W term)", "b": " (the sum over samples)"}
+
+
 @dataclass(frozen=True)
 class CaseResult:
     """The verdict on one problem."""
@@ -137,6 +143,37 @@ class CaseResult:
     def warnings(self) -> tuple[TensorRecord, ...]:
         """Tensors with imprecise entries that pass (not strict): precision choices to look at."""
         return tuple(r for r in self.records if r.warning)
+
+    @property
+    def origin(self) -> str | None:
+        """Where the error starts: the first wrong tensor in backprop order (layer L first, dW
+        before db), the layers above it right. None when no tensor is wrong, or when a layer
+        above the first wrong one is neither wrong nor right (undecidable, imprecise in strict
+        mode, not compared)."""
+        tensors = {(r.layer, r.param): r for r in self.records if r.layer is not None}
+        top = self.problem.spec.depth
+        for l in range(top, 0, -1):
+            layer = [tensors.get((l, p)) for p in "Wb"]
+            wrong = [p for p, r in zip("Wb", layer) if r is not None and r.status in _WRONG]
+            if wrong:
+                break
+            if not all(r is not None and r.passed for r in layer):
+                return None
+        else:
+            return None
+        first = f"the first wrong tensor in backprop order is layer {l} d{wrong[0]}"
+        output = " (the output layer)" if l == top else ""
+        if len(wrong) == 1:  # dW or db only: dJ/dZ of this layer is right, one formula is not
+            other = f"layer {l} d{'b' if wrong[0] == 'W' else 'W'}"
+            right = f"{other} is right" if l == top else f"{other} and layer {l + 1} are right"
+            how = _FORMED[wrong[0]]
+            return f"{first}{output}; {right}: look at how d{wrong[0]} is formed from dJ/dZ{how}"
+        if l == top:
+            return f"{first}{output}: look at the loss derivative or the output layer's g'"
+        return (
+            f"{first}; layer {l + 1} is right: look at the propagation from layer {l + 1} into "
+            f"layer {l}"
+        )
 
     @property
     def fast_confirmed(self) -> bool | None:
@@ -188,4 +225,5 @@ class CaseResult:
             "mode": self.mode,
             "fast": None if self.fast is None else self.fast.as_dict(with_time=False),
             "fast_confirmed": self.fast_confirmed,
+            "origin": self.origin,
         }

@@ -394,6 +394,8 @@ def _finish(console: Console, run: Run, seconds: float, report_dir: str) -> int:
                       f"{run.examples} example(s) ({run.judged_text}):")  # fmt: skip
         for record in minimal.failing:
             console.print(f"  {escape(_headline(record))}", soft_wrap=True)
+        if minimal.origin:
+            console.print(f"  where the error starts: {escape(minimal.origin)}", soft_wrap=True)
         console.print(_layer_table(minimal))
         console.print(f"reproduce: {escape(minimal.reproduce)}", soft_wrap=True)
     console.print(escape(_write(run, report_dir)), soft_wrap=True)

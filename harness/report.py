@@ -243,6 +243,7 @@ def summary_json(run: Run) -> str:
         "passed": run.passed,
         "verdict": verdict(run),
         "robustness": run.robustness,
+        "origin": _origin(run),
         "precision": _rules(run)[0],
         "strict": _rules(run)[1],
         "warned": run.warned_count,
@@ -322,6 +323,8 @@ def _case_markdown(case: CaseResult, title: str) -> list[str]:
     lines.append(f"problem = {case.problem!r}")
     lines += ["```", "", "Reproduce:", "", _fence(case.reproduce), case.reproduce, "```", ""]
     lines += [f"Taylor remainder order: {taylor_text(case)}", ""]
+    if case.origin:
+        lines += [f"Where the error starts: {case.origin}", ""]
     for record in case.records:
         if record.status != "ok":
             lines += _record_block(record)
@@ -391,6 +394,11 @@ def summary_markdown(run: Run) -> str:
     if passing:
         lines += ["## Sampled passing cases", "", *passing, ""]
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _origin(run: Run) -> str | None:
+    """Where the error of the minimal failing case starts (`CaseResult.origin`)."""
+    return run.cases[0].origin if run.cases and not run.cases[0].passed else None
 
 
 def _rules(run: Run) -> tuple[str, bool]:

@@ -284,11 +284,14 @@ def _case(case_index: int, case: CaseResult, title: str) -> str:
         )
         for r in case.records
     )
+    origin = (
+        f'<p class="origin">Where the error starts: {_e(case.origin)}</p>' if case.origin else ""
+    )
     body = (
         f"<p>Spec: <code>{_e(repr(case.problem.spec))}</code><br>"
         f"Problem: <code>{_e(repr(case.problem))}</code></p>"
         f"<p>Reproduce:</p><pre>{_e(case.reproduce)}</pre>"
-        f"<p>Taylor remainder order: {_e(taylor_text(case))}</p>"
+        f"<p>Taylor remainder order: {_e(taylor_text(case))}</p>{origin}"
         f"<table><tr><th>tensor</th><th>status</th><th>wrong / total</th>"
         f"<th>max abs error</th></tr>{overview}</table>"
         f'<div class="grid">{"".join(_section(case_index, r) for r in case.records)}</div>'

@@ -32,6 +32,7 @@ import importlib.util
 import time
 from collections.abc import Iterator
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -40,6 +41,10 @@ from meta.corpus import CORPUS, DIAGNOSES, STYLES, Entry
 import harness
 from harness import CheckReport, NetworkSpec, Problem
 from harness.auditing import KINDS
+from harness.support import declared_support
+
+if TYPE_CHECKING:  # harness.diagnose is imported where it is used: its tests skip without it
+    from harness.diagnose import Diagnosis
 
 #: A wrong backprop may overflow or divide by zero (the NaN of bce_unsimplified_saturates is its
 #: bug); numpy's warnings from the corpus modules are noise here, the findings say it.
@@ -156,21 +161,41 @@ def test_correct_backprop_passes(entry: Entry, spec: NetworkSpec, seed: int) -> 
     assert not report.harness_faults, _context(entry, spec, seed, report)
 
 
+def _output(name: str, problem: Problem) -> object:
+    """The entry's backprop on copies of the problem, called in this process."""
+    params = [(np.array(W), np.array(b)) for W, b in problem.params]
+    X, Y = np.array(problem.X), np.array(problem.Y)
+    return CORPUS[name].backward(params, X, Y, list(problem.spec.activations), problem.spec.loss)
+
+
 @cache
-def _diagnoses(name: str, spec: NetworkSpec, seed: int) -> dict[Key, tuple[str, str]]:
-    """(pattern, text) that `harness.diagnose` gives each value finding of the case."""
+def _found(name: str, spec: NetworkSpec, seed: int) -> dict[Key, Diagnosis]:
+    """What `harness.diagnose` gives each value finding of the case."""
     from harness.compare import evaluate_sources
     from harness.diagnose import diagnose
 
-    entry, problem = CORPUS[name], _problem(name, spec, seed)
+    problem = _problem(name, spec, seed)
     wrong = [(f.layer, f.param) for f in _report(name, spec, seed).findings if f.kind == "value"]
     if not wrong:
         return {}
-    params = [(np.array(W), np.array(b)) for W, b in problem.params]
-    X, Y = np.array(problem.X), np.array(problem.Y)
-    output = entry.backward(params, X, Y, list(spec.activations), spec.loss)
-    found = diagnose(problem, output, evaluate_sources(problem), wrong)
-    return {key: (d.pattern, d.text) for key, d in found.items()}
+    output = _output(name, problem)
+    return diagnose(problem, output, evaluate_sources(problem), wrong)  # type: ignore[arg-type]
+
+
+def _diagnoses(name: str, spec: NetworkSpec, seed: int) -> dict[Key, tuple[str, str]]:
+    """(pattern, text) that `harness.diagnose` gives each value finding of the case."""
+    return {key: (d.pattern, d.text) for key, d in _found(name, spec, seed).items()}
+
+
+def _confirmed(name: str, spec: NetworkSpec, seed: int) -> dict[Key, tuple[str, str]]:
+    """(pattern, text) of the names `harness.diagnose.confirm` keeps: what a finding says (a
+    name found on a small net is found again at a larger size, where coinciding names part)."""
+    from harness.diagnose.confirm import confirm, supported
+
+    problem = _problem(name, spec, seed)
+    allows = supported(declared_support(CORPUS[name].backward), spec)
+    kept = confirm(problem, _found(name, spec, seed), lambda p: _output(name, p), allows=allows)
+    return {key: (d.pattern, d.text) for key, d in kept.items()}
 
 
 @pytest.mark.parametrize(("entry", "spec", "seed"), _params(correct=False, diagnosed=True))
@@ -184,9 +209,13 @@ def test_diagnoser_names_the_pattern(entry: Entry, spec: NetworkSpec, seed: int)
         f"{entry.name} on {spec!r} (seed {seed}): expected {entry.diagnosis!r} on {must}, "
         f"diagnose named {missed} there"
     )
+    # The finding says what survives confirmation at a non-degenerate size: the same pattern,
+    # its coinciding names narrowed there ("1/m = 1/(2·n_L)" on n_L = 2 is "1/m").
+    confirmed = _confirmed(entry.name, spec, seed)
     shown = {(f.layer, f.param): f.diagnosis for f in _report(entry.name, spec, seed).findings}
     for key in must:
-        assert shown[key] == found[key][1], f"the finding at {key} says {shown[key]!r}"
+        assert confirmed.get(key, (None,))[0] == entry.diagnosis, f"not confirmed at {key}"
+        assert shown[key] == confirmed[key][1], f"the finding at {key} says {shown[key]!r}"
 
 
 def test_a_hung_backprop_is_abandoned_after_its_timeout() -> None:

@@ -51,8 +51,15 @@ Precedence, cheap and specific first:
 10. ``scaled`` by any other constant (least squares), last: a mutant that acts as a constant
     (missing g' of a leaky_relu layer whose z are all negative) is the more specific name.
 
-An all-zero tensor gets no name from 8-10: too many of them fit it (a layer skipped, "scaled by
-0", a relu' that vanishes on every sample).
+A tensor whose candidate values or whose truth are all zero (within the tolerance) gets no name
+at all: too many hypotheses fit it (a layer skipped, "scaled by 0", a relu' that vanishes on
+every sample, the zero gradient of a mirrored layer). Say nothing rather than guess. Likewise a
+least-squares factor (10) within `MEANINGFUL` (relative) of ±1 or of a named factor already
+tried names nothing: "scaled by 0.99999999999" is no pattern.
+
+Diagnoses taken on a small net (a shrunk 1×1 case) are guesses where hypotheses coincide there.
+`harness.diagnose.confirm` checks each name on a problem with every hidden width and the batch
+≥ 3: a name is kept only if the same hypothesis is found there again.
 
 Tolerances: hypotheses built from the truth use the per-entry float64 backprop bound
 (`SourceValues.backprop`), moved with the entries (transposed, reversed), times max(1, |f|) for a
@@ -62,7 +69,8 @@ factor f, plus a few ulps of the l2·W term a hypothesis adds or removes. A muta
 The package: the hypotheses in order (here), `factors` (named factors and the loss conventions
 they point at), `derivatives` (g' and its mistypings, written here: a closed set that raises on
 an unknown name; only the activations' forward definition is shared), `chain` (the correct
-backprop in float64 or float32) and `mutants` (that backprop with one bug).
+backprop in float64 or float32), `mutants` (that backprop with one bug) and `confirm` (a name
+kept only if it is found again at a non-degenerate size).
 """
 
 from __future__ import annotations
@@ -98,6 +106,8 @@ FLOAT32_LOWEST: Final = 1e-4
 FLOAT32_FACTOR: Final = 8.0
 #: float32 runs per form of g' that sample float32's error (inputs jittered after the first).
 FLOAT32_REPLICAS: Final = 2
+#: A least-squares factor this close (relative) to ±1 or to a named factor is no pattern.
+MEANINGFUL: Final = 1e-6
 _EPS64: Final = float(np.finfo(np.float64).eps)
 _TINY32: Final = float(np.finfo(np.float32).tiny)  # below it float32 underflows
 
@@ -110,7 +120,8 @@ class Diagnosis:
     network-level hypothesis blames (None for tensor-level ones), ``factor`` the scale (-1 for
     sign-flipped; for l2-* patterns the weight decay λ the candidate used), ``index`` the single
     wrong entry, ``function`` the activation whose derivative is missing or misused (for
-    wrong-activation-derivative: the one used instead, or the mistyped formula).
+    wrong-activation-derivative: the one used instead, or the mistyped formula), ``names`` the
+    names of a named factor (several where they coincide on the problem: ("m", "n_L")).
     """
 
     pattern: str
@@ -119,6 +130,7 @@ class Diagnosis:
     factor: float | None = None
     index: tuple[int, ...] | None = None
     function: str | None = None
+    names: tuple[str, ...] = ()
 
 
 def diagnose(
@@ -172,16 +184,17 @@ class _Diagnoser:
         t = _Tensor(C, self.truth[l - 1][k], self.bound[l - 1][k])
         if not np.all(np.isfinite(t.T)) or t.within(t.T, MATCH_FACTOR * t.bound):
             return None  # no truth to compare with, or not wrong at all
+        zero = MATCH_FACTOR * t.bound
+        if np.all(np.abs(t.C) <= zero) or np.all(np.abs(t.T) <= zero):
+            return None  # all zero, candidate or truth: too many hypotheses fit
         with np.errstate(all="ignore"):
             if found := self._from_truth(t, l, k):
                 return found
-            if t.within(0.0 * t.T, MATCH_FACTOR * t.bound):
-                return None  # all zero: too many mutants fit
             decay = self._decay(l, k)
             return (
                 self._from_mutants(t, l, param)
                 or (_weight_decay(t, decay[0], self.problem.spec.l2) if decay else None)
-                or _any_factor(t)
+                or _any_factor(t, [f.value for f in self.factors])
             )
 
     def _decay(self, l: int, k: int) -> tuple[Array, Array] | None:
@@ -229,7 +242,7 @@ class _Diagnoser:
             if t.explained_by(f.value * t.T, MATCH_FACTOR * max(1.0, abs(f.value)) * t.bound):
                 # A convention scales the loss term only: no hint where an l2·W was scaled too.
                 hint = f.hint if decay is None else ""
-                return Diagnosis("scaled", f.text() + hint, factor=f.value)
+                return Diagnosis("scaled", f.text() + hint, factor=f.value, names=tuple(f.names))
         if decay is None:
             return None
         loss_term = t.T - decay[1]
@@ -238,7 +251,7 @@ class _Diagnoser:
             slack = 4.0 * _EPS64 * (np.abs(f.value * loss_term) + np.abs(decay[1]))
             if t.explained_by(H, MATCH_FACTOR * (max(1.0, abs(f.value)) * t.bound + slack)):
                 text = f"loss term {f.text()} (l2·W right){f.hint}"
-                return Diagnosis("scaled", text, factor=f.value)
+                return Diagnosis("scaled", text, factor=f.value, names=tuple(f.names))
         return None
 
     def _l2_named(self, t: _Tensor, l: int, k: int) -> Diagnosis | None:
@@ -332,16 +345,17 @@ def _weight_decay(t: _Tensor, W: Array, l2: float) -> Diagnosis | None:
     c = float(np.sum((t.C - t.T) * W)) / WW
     dc = float(np.sum(np.abs(W) * t.bound)) / WW  # c's own error, from the candidate's rounding
     tol = MATCH_FACTOR * (t.bound + np.abs(W) * dc + 4.0 * _EPS64 * np.abs(c * W))
-    if c == 0.0 or not t.explained_by(t.T + c * W, tol):
-        return None
+    if abs(c) <= MEANINGFUL * l2 or not t.explained_by(t.T + c * W, tol):
+        return None  # c = 0, or a λ that reads as the declared l2
     decay = l2 + c
     declare = f": declare NetworkSpec(..., l2={decay:.4g})?" if decay > 0 else ""
     text = f"dW carries a weight-decay term {decay:.4g}·W, but l2 = {l2:g} is declared{declare}"
     return Diagnosis("l2-mismatch", text, factor=decay)
 
 
-def _any_factor(t: _Tensor) -> Diagnosis | None:
-    """candidate = f · truth for an f no name fits, f by least squares."""
+def _any_factor(t: _Tensor, named: Sequence[float]) -> Diagnosis | None:
+    """candidate = f · truth for an f no name fits, f by least squares; an f within MEANINGFUL
+    of ±1 or of a ``named`` factor (already tried) names nothing."""
     C, T, bound = t.C, t.T, t.bound
     TT = float(np.sum(T * T))
     if T.size < 2 or TT == 0.0:
@@ -350,6 +364,8 @@ def _any_factor(t: _Tensor) -> Diagnosis | None:
     # The estimate's own error, from the candidate's rounding, carried into every entry.
     df = max(1.0, abs(f)) * float(np.sum(np.abs(T) * bound)) / TT
     tol = MATCH_FACTOR * (max(1.0, abs(f)) * bound + np.abs(T) * df)
-    if f == 0.0 or not t.explained_by(f * T, tol):
+    if f == 0.0 or any(abs(f - v) <= MEANINGFUL * abs(v) for v in (1.0, -1.0, *named)):
+        return None  # no factor, or one that is no pattern
+    if not t.explained_by(f * T, tol):
         return None
     return Diagnosis("scaled", f"scaled by {fmt_factor(f)}", factor=f)
