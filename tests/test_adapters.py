@@ -31,8 +31,8 @@ from harness.adapters import (
 )
 from harness.auditing import audit
 from harness.campaign import check_case
-from harness.compare import Rules
 from harness.case import CaseResult
+from harness.compare import Rules
 from harness.network import ACTIVATIONS, LOSSES
 from harness.spec import NetworkSpec, Problem
 from harness.strategies import SEED_ACTIVATIONS
