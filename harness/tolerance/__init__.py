@@ -53,11 +53,17 @@ def half_ulp(values: Array) -> Array:
 
 
 def candidate_bound(
-    problem: Problem, precision: str | Precision = "float64", lam: float = LAMBDA
+    problem: Problem,
+    precision: str | Precision = "float64",
+    lam: float = LAMBDA,
+    *,
+    naive: bool = False,
 ) -> list[tuple[Array, Array]]:
     """Per-entry bound on the rounding error of a backprop of ``problem`` run in ``precision``
     (its inputs are exactly ``problem``'s values), including the rounding of its result to that
-    format and a floor for underflow."""
+    format and a floor for underflow. ``naive``: for a backprop whose activations are accurate
+    only to u·(|a| + 1) absolute (log(1 + exp(z)), tanh through exp): the imprecise band's
+    third part (`Tiers`)."""
     p = precision_of(precision)
     spec = problem.spec
     # Below the format's smallest normal number a value has no relative accuracy (exp overflows
@@ -66,7 +72,7 @@ def candidate_bound(
     operations = 8 * (problem.batch + sum(spec.sizes)) * spec.depth
     floor = max(FLOOR, float(np.finfo(p.dtype).tiny) * operations)
     out = []
-    for err_W, err_b in rounding_errors(problem, p):
+    for err_W, err_b in rounding_errors(problem, p, naive):
         pair = []
         for err in (err_W, err_b):
             bound = p.u * err.bound(lam) + floor
@@ -80,7 +86,11 @@ def candidate_bound(
 @dataclass(frozen=True)
 class Tiers:
     """Where *imprecise* ends and *wrong* starts: an entry beyond the rounding model but within
-    ``tau·|expected| + alpha·max|expected of its tensor|`` is imprecise (a warning).
+    ``tau·|expected| + alpha·max|expected of its tensor|`` is imprecise (a warning) — or, with
+    ``formulas``, within the rounding model of a backprop whose activations are accurate only to
+    u·(|a| + 1) absolute (`candidate_bound(naive=True)`): softplus as log(1 + exp(z)) at z = -23
+    is 1e-10 off by 6e-8 relative, and a dW = δ·a scales that error into a whole tensor, which no
+    relative band covers.
 
     τ = 1e-8: no logic bug gives errors below 1e-8 relative, while precision choices do (an
     eps = 1e-12 inside a log, torch's softplus threshold at 20, a derivative taken at a point
@@ -92,6 +102,7 @@ class Tiers:
 
     tau: float = 1e-8
     alpha: float = 1e-11
+    formulas: bool = True
 
     def allowance(self, expected: Array) -> Array:
         """Per-entry width of the imprecise tier for one expected tensor."""

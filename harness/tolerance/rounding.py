@@ -48,15 +48,20 @@ from typing import Final
 
 import numpy as np
 
-from harness.network import Array, forward
+from harness.network import Array, forward, leaky_slope
 from harness.spec import Problem
 from harness.tolerance.functions import curvature, slope, slope_terms, value_terms
 from harness.tolerance.precision import Precision
 
-__all__ = ["LAMBDA", "Err", "rounding_errors"]
+__all__ = ["LAMBDA", "NAIVE_TERMS", "Err", "rounding_errors"]
 
 #: Hoeffding's multiplier of the spread s: 2 exp(-λ²/2) ≈ 5e-18 per entry.
 LAMBDA: Final = 9.0
+#: The absolute accuracy (in units of u, times the library's c_fn) a *naive* formula keeps for an
+#: activation's value where it loses relative accuracy near 0: log(1 + exp(z)) for softplus,
+#: 2/(1 + exp(-2z)) - 1 for tanh, exp(z) - 1 for elu (`rounding_errors(naive=True)`).
+NAIVE_TERMS: Final = 2.0
+_PIECEWISE_LINEAR: Final = frozenset({"identity", "relu"})
 #: Roundings besides the sums: the product with g', the 1/m (and its own rounding), the l2 term.
 _FEW: Final = 3
 
@@ -117,15 +122,17 @@ class Err:
         return np.minimum(self.w, lam * self.s)
 
 
-def rounding_errors(problem: Problem, precision: Precision) -> list[tuple[Err, Err]]:
+def rounding_errors(
+    problem: Problem, precision: Precision, naive: bool = False
+) -> list[tuple[Err, Err]]:
     """`Err` of every gradient tensor (dW, db per layer) of a backprop of ``problem`` computing
     in ``precision`` (its inputs are exactly ``problem``'s values). Each `Err` carries the
     model's own float64 value of its tensor (``value``), for the rounding of the result."""
     with np.errstate(all="ignore"):  # saturated units: inf·0 in magnitudes that end up unused
-        return _rounding_errors(problem, precision)
+        return _rounding_errors(problem, precision, naive)
 
 
-def _rounding_errors(problem: Problem, precision: Precision) -> list[tuple[Err, Err]]:
+def _rounding_errors(problem: Problem, precision: Precision, naive: bool) -> list[tuple[Err, Err]]:
     spec = problem.spec
     c_fn = precision.c_fn
     names = spec.activations
@@ -154,11 +161,15 @@ def _rounding_errors(problem: Problem, precision: Precision) -> list[tuple[Err, 
             continue
         g1 = slope(name, z)
         slopes.append(g1)
-        err_A.append(Err.own(c_fn * value_terms(name, z, a, precision.u)) + ez.times(g1))
-        err_slope.append(
-            Err.own((c_fn + _FEW) * slope_terms(name, z, a, precision.u))
-            + ez.times(curvature(name, z))
+        values, slopes_terms = (
+            value_terms(name, z, a, precision.u),
+            slope_terms(name, z, a, precision.u),
         )
+        if naive and name not in _PIECEWISE_LINEAR and leaky_slope(name) is None:
+            values = values + NAIVE_TERMS  # accurate to u·(|a| + 1): log(1 + exp(z)), ...
+            slopes_terms = slopes_terms + NAIVE_TERMS * (1.0 + np.abs(a))  # 1 - a² of that a
+        err_A.append(Err.own(c_fn * values) + ez.times(g1))
+        err_slope.append(Err.own((c_fn + _FEW) * slopes_terms) + ez.times(curvature(name, z)))
 
     # The head: δ^(L) = h / D with h = ∂C_i/∂z^(L).
     h, err_h = _head(spec.loss.name, names[-1], A[L], problem.Y, slopes[-1], err_A[L],
