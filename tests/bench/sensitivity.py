@@ -205,6 +205,8 @@ def fast_outcome(problem: Problem, bad: Grads, site: Site, seed: int) -> str:
     want = (site.l + 1, "Wb"[site.k], tuple(int(i) for i in index))
     if any((x.layer, x.param, x.index) == want for x in result.located):
         return "caught"
+    if any((x.layer, x.param) == want[:2] and x.index is None for x in result.located):
+        return "failed, piece located"  # neither half failed alone: the piece, not the entry
     return "failed, named elsewhere" if result.located else "failed, not located"
 
 
