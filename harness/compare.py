@@ -379,13 +379,14 @@ def _compare_tensor(
         status = "imprecise"
         shown_candidate, shown_expected = _fmt_pair(top.candidate, top.expected)
         verdict = "fails: strict" if rules.strict else "a warning, not a failure"
+        naive = " or the rounding of naive activation formulas" if rules.tiers.formulas else ""
         detail = (
             f"{where}: {n_imprecise}/{size} entries imprecise ({verdict}); "
             f"{where}{_index_text(top.index)}: candidate {shown_candidate}, sources "
             f"{shown_expected} (|Δ| {top.abs_error:.1e} is beyond the {rules.precision} rounding "
             f"bound {top.bound:.1e} but within {rules.tiers.tau:g}·|expected| + "
-            f"{rules.tiers.alpha:g}·max|expected|: a precision choice such as an eps, a clip or "
-            f"a formula that loses accuracy, not a logic bug)"
+            f"{rules.tiers.alpha:g}·max|expected|{naive}: a precision choice such as an eps, a "
+            f"clip or a formula that loses accuracy, not a logic bug)"
         )
     elif n_kink:
         status = "undecidable"

@@ -24,7 +24,9 @@ def backward(params: Any, X: Any, Y: Any, activations: Any, loss: Any) -> Any:
     for l in range(len(params), 0, -1):
         grads.append((delta @ As[l - 1].T, delta.sum(axis=1)))
         if l > 1:
-            delta = (params[l - 1][0].T @ delta) * (1 - As[l - 1] ** 2)
+            A_l = As[l - 1]
+            g_prime = 1 - A_l**2 if activations[l - 2] == "tanh" else A_l * (1 - A_l)
+            delta = (params[l - 1][0].T @ delta) * g_prime
     return grads[::-1]
 
 
