@@ -55,15 +55,16 @@ def half_ulp(values: Array) -> Array:
 def candidate_bound(
     problem: Problem,
     precision: str | Precision = "float64",
-    lam: float = LAMBDA,
+    lam: float | None = LAMBDA,
     *,
     naive: bool = False,
 ) -> list[tuple[Array, Array]]:
     """Per-entry bound on the rounding error of a backprop of ``problem`` run in ``precision``
     (its inputs are exactly ``problem``'s values), including the rounding of its result to that
-    format and a floor for underflow. ``naive``: for a backprop whose activations are accurate
-    only to u·(|a| + 1) absolute (log(1 + exp(z)), tanh through exp): the imprecise band's
-    third part (`Tiers`)."""
+    format and a floor for underflow. ``lam=None``: the first-order worst case alone (for a
+    computation that sums in an order of its own, such as SymPy's expression). ``naive``: for
+    a backprop whose activations are accurate only to u·(|a| + 1) absolute (log(1 + exp(z)),
+    tanh through exp): the imprecise band's third part (`Tiers`)."""
     p = precision_of(precision)
     spec = problem.spec
     # Below the format's smallest normal number a value has no relative accuracy (exp overflows

@@ -66,14 +66,32 @@ _PIECEWISE_LINEAR: Final = frozenset({"identity", "relu"})
 _FEW: Final = 3
 
 
+#: A row of an operand spanning more than this ratio may lose its small products to underflow
+#: once squared (1e-200² is 0): there the spread takes Σ|a||b| instead, an upper bound of it.
+_SQUARE_RANGE: Final = 1e100
+
+
 def _rss(A: Array, B: Array) -> Array:
-    """``sqrt(A² @ (B²)ᵀ)``, scaled so that values near the underflow threshold keep their
-    digits (the squares of 1e-200 would be 0)."""
-    a = np.max(np.abs(A), axis=1, keepdims=True)
-    b = np.max(np.abs(B), axis=1, keepdims=True)
+    """``sqrt(A² @ (B²)ᵀ)``, or more: each row scaled by its largest entry before squaring, and
+    ``|A| @ |B|ᵀ`` (which bounds it, Cauchy–Schwarz aside) for the rows whose entries span more
+    than `_SQUARE_RANGE`, where a small product that matters could underflow."""
+    A, B = np.abs(A), np.abs(B)
+    a = np.max(A, axis=1, keepdims=True)
+    b = np.max(B, axis=1, keepdims=True)
     a_safe, b_safe = np.where(a > 0, a, 1.0), np.where(b > 0, b, 1.0)
     core = (A / a_safe) ** 2 @ ((B / b_safe) ** 2).T
-    return np.asarray(np.sqrt(core) * a * b.T, dtype=np.float64)
+    rss = np.sqrt(core) * a * b.T
+    wide_a, wide_b = _wide(A, a_safe), _wide(B, b_safe)
+    if not (wide_a.any() or wide_b.any()):
+        return np.asarray(rss, dtype=np.float64)
+    wide = np.logical_or.outer(wide_a, wide_b)
+    return np.asarray(np.where(wide, np.maximum(rss, A @ B.T), rss), dtype=np.float64)
+
+
+def _wide(M: Array, row_max: Array) -> Array:
+    """Rows whose nonzero entries span more than `_SQUARE_RANGE`."""
+    smallest = np.min(np.where(M > 0, M, np.inf), axis=1, keepdims=True)
+    return np.asarray((row_max > _SQUARE_RANGE * smallest)[:, 0], dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -118,8 +136,9 @@ class Err:
         ``sqrt(s² @ (X²)ᵀ)``."""
         return Err(self.w @ np.abs(X).T, _rss(self.s, X))
 
-    def bound(self, lam: float = LAMBDA) -> Array:
-        return np.minimum(self.w, lam * self.s)
+    def bound(self, lam: float | None = LAMBDA) -> Array:
+        """``min(w, λ s)``; the worst case ``w`` alone with ``lam=None``."""
+        return self.w if lam is None else np.minimum(self.w, lam * self.s)
 
 
 def rounding_errors(
