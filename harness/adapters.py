@@ -21,8 +21,9 @@ harness's own shape, dtype and value findings speak about the user's code.
 - `from_torch`: torch.autograd on an ``nn.Sequential`` (audits autograd itself, or your module).
 - `from_jax`: ``jax.grad`` of the loss written in jax.numpy (or of your own loss function).
 
-torch and jax are optional (``pip install 'gradcheck-harness[torch]'`` / ``[jax]``) and are
-imported only when their adapter is made.
+torch and jax are optional (``pip install jax``; torch's CPU build on Linux: ``pip install torch
+--index-url https://download.pytorch.org/whl/cpu``) and are imported only when their adapter is
+made.
 """
 
 from __future__ import annotations
@@ -649,14 +650,12 @@ def _unflatten(
 # --- torch.autograd ------------------------------------------------------------------------------
 
 
-def _import_optional(name: str, extra: str, hint: str) -> Any:
+def _import_optional(name: str, install: str) -> Any:
     """The module, typed Any: neither mypy nor a machine without it ever reads torch or jax."""
     try:
         return importlib.import_module(name)
     except ImportError:
-        raise MissingDependencyError(
-            f"the {name} adapter needs {name}: pip install 'gradcheck-harness[{extra}]'{hint}"
-        ) from None
+        raise MissingDependencyError(f"the {name} adapter needs {name}: {install}") from None
 
 
 def _torch_sequential(
@@ -728,7 +727,13 @@ def from_torch(
     ``nn.Sigmoid`` gets bce from its output, ``-(y log a + (1 - y) log(1 - a))``, unclamped.
     ``supports`` defaults to every activation and loss.
     """
-    torch = _import_optional("torch", "torch", " (CPU: pip install torch==2.13.0)")
+    torch = _import_optional(
+        "torch",
+        # Linux: a version pin alone resolves to the CUDA build (several GB); the CPU build is
+        # on torch's own index.
+        "pip install torch (on Linux, the CPU build: "
+        "pip install torch --index-url https://download.pytorch.org/whl/cpu)",
+    )
     declared = _support(supports, "from_torch", everything=True)
     precision = _torch_dtype(torch, dtype)
     lock = threading.Lock()  # one module per architecture, shared by the harness's calls
@@ -864,7 +869,7 @@ def from_jax(
     Python control flow. Gradients come back as numpy arrays of jax's dtype (float64 unless
     your loss_fn changes it).
     """
-    jax = _import_optional("jax", "jax", "")
+    jax = _import_optional("jax", "pip install jax")
     jax.config.update("jax_enable_x64", True)
     jnp = jax.numpy
     if loss_fn is None:

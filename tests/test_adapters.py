@@ -3,15 +3,14 @@ in that convention is blamed on exactly the right (layer, tensor)s, and declared
 what counts as "unsupported".
 
 torch.autograd and jax.grad are audited through the adapters themselves, on every activation ×
-both losses. Their tests skip when torch or jax is not installed, except under CI=true, where they
-fail (noxfile.py's tests session installs both, so a skip there would hide a broken adapter).
+both losses. Their tests skip when torch or jax is not installed ("nox -s adapters runs these"),
+except under CI=true, where they fail (tests/optional.py: CI installs both, so a skip there would
+hide a broken adapter).
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+from optional import need
 
 import reference
 from harness.adapters import (
@@ -72,14 +72,7 @@ def _every_tensor(spec: NetworkSpec, status: str) -> dict[tuple[int | None, str 
 
 def _need(module: str) -> Any:
     """The module, or a skip; under CI=true a missing module fails instead."""
-    if os.environ.get("CI") == "true":
-        try:
-            return importlib.import_module(module)
-        except ImportError:
-            pytest.fail(
-                f"{module} is not installed, but CI=true: the nox tests session installs it"
-            )
-    return pytest.importorskip(module)
+    return need(module)
 
 
 # --- a rows-as-samples backprop, written the way a rows-first course writes it -------------------
@@ -397,8 +390,8 @@ def test_from_torch_without_torch_says_how_to_install_it(monkeypatch: pytest.Mon
     with pytest.raises(MissingDependencyError) as raised:
         from_torch()
     assert str(raised.value) == (
-        "the torch adapter needs torch: pip install 'gradcheck-harness[torch]' "
-        "(CPU: pip install torch==2.13.0)"
+        "the torch adapter needs torch: pip install torch (on Linux, the CPU build: "
+        "pip install torch --index-url https://download.pytorch.org/whl/cpu)"
     )
 
 
@@ -456,7 +449,7 @@ def test_from_jax_sets_float64_and_returns_float64() -> None:
 
 def test_from_jax_without_jax_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "jax", None)
-    with pytest.raises(MissingDependencyError, match=r"pip install 'gradcheck-harness\[jax\]'"):
+    with pytest.raises(MissingDependencyError, match=r"needs jax: pip install jax$"):
         from_jax()
 
 

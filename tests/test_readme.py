@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+from optional import have
 
 from harness.cli import main
 
@@ -26,6 +27,9 @@ def test_readme_examples_run_in_order(capsys: pytest.CaptureFixture[str]) -> Non
     """Like a reader pasting them one after another into one session."""
     namespace: dict[str, object] = {"__name__": "readme_example"}
     for number, block in enumerate(RUNNABLE):
+        frameworks = [name for name in ("torch", "jax") if f"from_{name}(" in block]
+        if not all(have(name) for name in frameworks):  # under CI=true: a failure instead
+            continue  # the torch and jax block: nox -s adapters runs it
         exec(compile(block, f"README.md block {number}", "exec"), namespace)
         out = capsys.readouterr().out
         assert out.strip(), f"block {number} prints what it shows"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from optional import need
 from variants import VARIANTS
 
 from harness import NetworkSpec, Problem, audit, check
@@ -176,7 +177,7 @@ def test_the_tiers_float32_backprop_is_float32_code_too() -> None:
 
 
 def test_from_torch_in_float32_passes_as_float32_and_fails_as_float64() -> None:
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     from harness.adapters import AdapterError, from_torch
 
     backward = from_torch(dtype=torch.float32)

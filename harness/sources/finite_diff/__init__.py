@@ -223,7 +223,8 @@ def estimate(problem: Problem, *, rel_step: float = 1e-9, kernel: str = "auto") 
         raise SourceLimitError(f"kernel must be one of {KERNELS}, got {kernel!r}")
     if kernel == "compiled" and not _fd_kernel.AVAILABLE:
         raise SourceLimitError(
-            "kernel='compiled' needs numba: pip install 'gradcheck-harness[fast]'"
+            "kernel='compiled' needs numba: pip install numba (or, in the harness's clone, "
+            "pip install '.[fast]')"
         )
     outside = outside_kernel(problem.spec)
     if kernel == "compiled" and outside is not None:

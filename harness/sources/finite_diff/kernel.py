@@ -1,6 +1,6 @@
 """The compiled stages of `finite_diff`'s carried differences (numba), one chunk at a time.
 
-Optional: it needs numba (``pip install gradcheck-harness[fast]``); without it `finite_diff` runs
+Optional: it needs numba (``pip install numba``, or ``'.[fast]'``); without it `finite_diff` runs
 its pure-numpy path, which computes the same quantities (tests/sources/test_fd_kernel.py holds
 the two to each other). It carries tanh, sigmoid, softplus, identity, relu and leaky_relu(α)
 with mse or bce (`ACT_CODES`); `finite_diff` runs every other convention on the numpy path. The
