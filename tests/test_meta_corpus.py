@@ -250,7 +250,9 @@ def test_corpus_is_large_and_varied() -> None:
         assert e.correct == (e.kind is None) and (e.diagnosis is None or e.kind == "value")
 
 
-@pytest.mark.parametrize("entry", [e for e in CORPUS.values() if not e.correct], ids=lambda e: e.name)
+@pytest.mark.parametrize(
+    "entry", [e for e in CORPUS.values() if not e.correct], ids=lambda e: e.name
+)
 def test_wrong_backprop_shows_on_the_pool(entry: Entry) -> None:
     shown = [s for s in SPECS if entry.runs_on(s) and entry.affected(s)]
     assert len(shown) >= (1 if entry.kind == "timeout" else 2), f"{entry.name} shows on {shown}"

@@ -1,0 +1,123 @@
+"""The tests marked `slow` (tests/conftest.py applies the mark): `nox -s tests` leaves them out,
+`nox -s tests_all` (CI) runs them.
+
+Measured on a 2-core machine (`pytest --durations=0 -n 2 -p no:randomly`, torch and jax installed,
+2026-12-05; seconds of setup + call + teardown in the comments): a test that took 2 s or more, or
+a parametrized test whose cases together took 15 s or more (and 0.3 s or more each on average)
+as a whole. That left about 320 s of the suite's 1070 (on two workers, under 3 minutes).
+A test that grows past 2 s belongs here; an entry that names no test any more marks nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Every case of these tests (the node id without its [parameters]).
+SLOW_TESTS: Final = frozenset(
+    {
+        "tests/sources/test_fd_kernel.py::test_both_paths_agree_on_every_activation_and_loss",  # 19 s, 14 cases
+        "tests/test_adapters.py::test_autograd_on_saturated_units_is_no_false_alarm",  # 7 s, 6 cases
+        "tests/test_adapters.py::test_autograd_passes_an_audit_campaign",  # 23 s, 2 cases
+        "tests/test_adapters.py::test_from_flat_passes_a_correct_flat_grad",  # 58 s, 50 cases
+        "tests/test_adapters.py::test_jax_grad_passes_the_audit",  # 87 s, 147 cases
+        "tests/test_adapters.py::test_jax_loss_fn_is_audited_and_the_half_convention_is_blamed_everywhere",  # 18 s
+        "tests/test_bench_smoke.py::test_bench_writes_bench_md_and_bench_json",  # 39 s
+        "tests/test_examples.py::test_example_runs_and_passes",  # 10-18 s each, alone
+        "tests/test_pytest_plugin.py::test_one_tests_tampering_cannot_change_a_later_tests_verdict",  # 36 s
+        "tests/test_readme.py::test_readme_examples_run_in_order",  # 18 s
+        "tests/test_targets.py::test_the_plugin_takes_a_method_target",  # 19 s
+    }
+)
+
+#: These cases only (full node ids).
+SLOW_CASES: Final = frozenset(
+    {
+        "tests/hostile/test_hostile.py::test_hostile_candidate[baseline_wrong]",  # 3.0 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[camp_one_time_raise]",  # 2.5 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[camp_race_30pct]",  # 3.0 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[camp_slow_first_call]",  # 14.4 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[camp_slow_then_tamper]",  # 14.4 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[camp_support_excludes_all]",  # 2.0 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[control_chdir]",  # 2.5 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[control_global_state]",  # 10.0 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[control_own_math]",  # 4.4 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[control_prints_a_lot]",  # 4.0 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[control_thread_join]",  # 3.3 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[fast_cancels_seed0]",  # 2.1 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[out_lazy_first_read_wrong]",  # 2.4 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[out_lazy_generator]",  # 2.1 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[out_own_buffers]",  # 2.6 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[out_thread_fixes_later]",  # 2.1 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[proc_address_space_hog]",  # 2.5 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[proc_close_stdout_stderr]",  # 2.6 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[proc_fork_sleeper]",  # 2.7 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[proc_gil_c_sleep]",  # 14.7 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[proc_non_daemon_thread]",  # 2.6 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[proc_os_exit_0]",  # 2.6 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[proc_regex_backtrack]",  # 5.0 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[proc_segfault]",  # 3.0 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[proc_sigint]",  # 4.5 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[tamper_atexit_summary]",  # 2.5 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[tamper_campaign_compare]",  # 5.4 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[tamper_case_passed]",  # 2.6 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[tamper_compare_module]",  # 5.2 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[tamper_exit_codes]",  # 2.9 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[tamper_frames_rewrite_y]",  # 2.5 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[tamper_json_dumps]",  # 2.3 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[tamper_mutates_inputs]",  # 2.2 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[tamper_numpy_abs]",  # 2.7 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[tamper_sources]",  # 2.5 s
+        "tests/hostile/test_hostile.py::test_hostile_candidate[tamper_tolerance]",  # 2.4 s
+        "tests/hostile/test_hostile.py::test_python_api[api-control_own_math]",  # 30.9 s
+        "tests/hostile/test_hostile.py::test_python_api[api-out_own_buffers]",  # 5.8 s
+        "tests/hostile/test_hostile.py::test_python_api[api-proc_os_exit_0]",  # 6.7 s
+        "tests/hostile/test_hostile.py::test_python_api[api-tamper_campaign_compare]",  # 7.2 s
+        "tests/hostile/test_hostile.py::test_python_api[api-tamper_frames_rewrite_y]",  # 5.2 s
+        "tests/hostile/test_hostile.py::test_python_api[api-tamper_mutates_inputs]",  # 5.0 s
+        "tests/hostile/test_hostile.py::test_python_api[api-tamper_numpy_abs]",  # 5.8 s
+        "tests/hostile/test_hostile.py::test_reproduce_line_runs_nothing_else",  # 4.8 s
+        "tests/sources/test_closed_form_conventions.py::test_closed_forms_stay_finite_and_right_at_weight_scale_10[gelu-mse-l2=0.001]",  # 2.1 s
+        "tests/sources/test_fd_kernel.py::test_both_paths_agree_on_random_networks",  # 9.8 s
+        "tests/sources/test_finite_diff_conventions.py::test_saturated_networks_stay_within_their_bounds[gelu-silu-sigmoid]",  # 2.1 s
+        "tests/test_agreement.py::test_each_float64_source_is_within_its_error_of_the_50_digit_value[leaky_relu(0.2)-Loss('mse')-l2=0.0]",  # 2.9 s
+        "tests/test_agreement.py::test_each_float64_source_is_within_its_error_of_the_50_digit_value[leaky_relu(0.2)-Loss('mse', reduction='elementwise_mean')-l2=0.0]",  # 5.0 s
+        "tests/test_agreement.py::test_each_float64_source_is_within_its_error_of_the_50_digit_value[leaky_relu(0.2)-Loss('mse', reduction='sum')-l2=0.0]",  # 3.3 s
+        "tests/test_agreement.py::test_each_float64_source_is_within_its_error_of_the_50_digit_value[softmax-Loss('bce')-l2=0.001]",  # 4.4 s
+        "tests/test_agreement.py::test_each_float64_source_is_within_its_error_of_the_50_digit_value[softmax-Loss('bce')-l2=0.0]",  # 18.8 s
+        "tests/test_audit.py::test_audit_over_a_spec_family_shrinks_and_writes_a_report",  # 2.8 s
+        "tests/test_audit.py::test_misbehaviour_is_a_finding_and_the_callers_arrays_are_intact[hangs]",  # 2.0 s
+        "tests/test_audit.py::test_not_implemented_outside_the_declared_support_is_not_a_failure",  # 11.5 s
+        "tests/test_bad_input.py::test_bad_input_gets_a_typed_error_that_names_it[plugin-hangs-past-timeout]",  # 2.1 s
+        "tests/test_bench_smoke.py::test_sensitivity_script_prints_every_column_and_catches_1e4_errors",  # 3.1 s
+        "tests/test_cli.py::test_audit_exits_1_with_a_diagnosis_on_a_wrong_backprop_and_0_on_a_correct_one",  # 6.1 s
+        "tests/test_cli.py::test_audit_layouts_rows_and_flat",  # 2.8 s
+        "tests/test_cli.py::test_every_wrong_backprop_is_caught_shrunk_and_blamed_precisely[transposed_dW]",  # 2.1 s
+        "tests/test_cli.py::test_fast_mode_exit_codes_and_reproduce_line",  # 5.0 s
+        "tests/test_cli.py::test_the_reference_passes_a_campaign",  # 3.8 s
+        "tests/test_cli.py::test_the_same_seed_gives_the_same_report",  # 5.0 s
+        "tests/test_cli.py::test_verify_and_audit_honour_the_declared_support_of_a_fixed_depth_classifier",  # 2.5 s
+        "tests/test_crash_safe_reports.py::test_concurrent_runs_into_one_root_never_clobber_each_other[forced-name-clashes]",  # 5.1 s
+        "tests/test_crash_safe_reports.py::test_concurrent_runs_into_one_root_never_clobber_each_other[real-names]",  # 5.0 s
+        "tests/test_crash_safe_reports.py::test_sigkill_at_random_moments_never_leaves_a_partial_file_under_a_final_name",  # 8.0 s
+        "tests/test_fast.py::test_audit_fast_shrinks_a_wrong_backprop_and_passes_a_correct_one",  # 2.2 s
+        "tests/test_fast.py::test_no_false_alarm_on_the_reference",  # 2.3 s
+        "tests/test_isolation.py::test_a_timeout_kills_the_worker_and_what_it_started",  # 2.0 s
+        "tests/test_pytest_plugin.py::test_the_isolation_options_are_checked",  # 4.1 s
+        "tests/test_pytest_plugin.py::test_the_plugin_end_to_end",  # 3.6 s
+        "tests/test_readme.py::test_readme_audit_commands_exit_as_documented[line1]",  # 2.2 s
+        "tests/test_readme.py::test_readme_audit_commands_exit_as_documented[line7]",  # 2.3 s
+        "tests/test_replay.py::test_an_audit_of_a_closure_writes_python_calls_in_its_report",  # 2.2 s
+        "tests/test_report.py::test_report_html_renders_in_headless_chromium",  # 3.1 s
+        "tests/test_strategies.py::test_find_reaches[large-seed]",  # 2.3 s
+        "tests/test_strategies.py::test_the_falsifying_example_is_a_copy_pasteable_constructor_call",  # 3.2 s
+        "tests/test_styles.py::test_a_factory_made_backprop_passes_from_python_and_from_the_cli",  # 2.6 s
+        "tests/test_styles.py::test_factory_bugs_in_a_campaign",  # 3.3 s
+        "tests/test_styles.py::test_the_cli_audits_a_dict_model_with_layout_dict",  # 3.2 s
+        "tests/test_targets.py::test_a_factory_target_fails_on_its_bug_and_replays",  # 2.7 s
+        "tests/test_usage.py::test_following_each_hint_makes_the_same_code_pass",  # 5.2 s
+        "tests/test_variants.py::test_a_precision_choice_passes_and_fails_under_strict_exactly_where_it_warns[bce_clipped_dj_da]",  # 2.6 s
+        "tests/test_variants.py::test_a_precision_choice_passes_and_fails_under_strict_exactly_where_it_warns[jittered_g_prime]",  # 3.4 s
+        "tests/test_variants.py::test_from_torch_in_float32_passes_as_float32_and_fails_as_float64",  # 4.8 s
+        "tests/test_verdict_tiers.py::test_a_failure_seen_only_at_large_weight_scales_is_robustness",  # 3.0 s
+    }
+)
