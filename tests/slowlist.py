@@ -119,5 +119,7 @@ SLOW_CASES: Final = frozenset(
         "tests/test_variants.py::test_a_precision_choice_passes_and_fails_under_strict_exactly_where_it_warns[jittered_g_prime]",  # 3.4 s
         "tests/test_variants.py::test_from_torch_in_float32_passes_as_float32_and_fails_as_float64",  # 4.8 s
         "tests/test_verdict_tiers.py::test_a_failure_seen_only_at_large_weight_scales_is_robustness",  # 3.0 s
+        # 1 s after the tests whose checks it reuses (one process), 21 s on an xdist worker alone
+        "tests/test_meta_corpus.py::test_score_table",
     }
 )
