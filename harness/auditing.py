@@ -47,6 +47,7 @@ from harness.campaign import (
 from harness.candidate import Backward, Candidate, as_candidate
 from harness.case import CaseResult, python_rules
 from harness.compare import Entry, Rules, TensorRecord
+from harness.coverage import Coverage
 from harness.errors import HarnessError
 from harness.fast import FastResult, direction_seed
 from harness.isolation import DEFAULT_MEMORY_LIMIT, close_all
@@ -252,6 +253,7 @@ class AuditReport:
     judged: int = 0  # examples the candidate was judged on (the rest lay outside its support)
     warned: int = 0  # examples that passed with imprecise entries
     robustness: str | None = None  # a failure seen only at large weight scales, said so
+    coverage: Coverage | None = None  # what the examples judged covered (harness.coverage)
 
     @property
     def warnings(self) -> tuple[TensorRecord, ...]:
@@ -565,6 +567,8 @@ def audit(
             judged=result.judged,
             warned=result.warned,
             robustness=result.robustness,
+            coverage=result.coverage,
+            seconds=result.seconds,
         )
         close_all()  # nothing the candidate left running outlives the verdict or the report
         path = write_report(run, Path(report_dir))
@@ -576,4 +580,5 @@ def audit(
         result.judged,
         result.warned,
         result.robustness,
+        result.coverage,
     )

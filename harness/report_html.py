@@ -1,12 +1,18 @@
-"""report.html: one self-contained page with a heatmap of |Δ| / bound per gradient entry.
+"""report.html: one self-contained page that leads with the answer.
 
-For every case and every (layer, tensor) there is a ``<section class="layer-section">`` with a
-stable id (``case0-layer2-W``; ``case0-call`` for a whole-call finding) holding an inline SVG
-grid: one cell per entry, blue where |Δ| ≤ bound (fine), orange to dark red where |Δ| > bound
-(wrong), both on a log scale. A transposed dW is a red matrix with a blue diagonal, one wrong
-entry a single red cell. A bias is drawn as a column, beside the rows of its W. Tensors larger
-than `MAX_CELLS` per side are max-pooled (the worst entry of each block shows), and the page
-says so. No network: inline CSS, no script, system fonts. All text is escaped.
+Its ``<h1>`` is the headline (`harness.headline`: the verdict with the diagnosis). A pass then
+shows what it covered (``<table id="coverage">``, `harness.coverage`); a failure shows its cases,
+the coverage last. For every case and every (layer, tensor) there is a
+``<section class="layer-section">`` with a stable id (``case0-layer2-W``; ``case0-call`` for a
+whole-call finding) holding an inline SVG grid: one cell per entry, blue where |Δ| ≤ bound
+(fine, paler the smaller |Δ|/bound), orange to dark red where |Δ| > bound (wrong), coloured by
+|Δ| / |expected| from 1e-8 to 1 — not by |Δ|/bound, which is ~1e10 for every entry of a real
+bug — so a wrong row, a wrong column or a transpose (a red matrix with a blue diagonal) shows.
+Each cell's tooltip gives both ratios. A bias is drawn as a column, beside the rows of its W.
+Tensors larger than `MAX_CELLS` per side are max-pooled (the worst entry of each block shows),
+and the page says so. Each case's Taylor remainder is a small log-log plot (remainder against
+step, with slope-2 and slope-1 guides). No network: inline CSS and SVG, no script, system
+fonts. All text is escaped.
 
 The words shared with summary.md (verdict, case titles, Taylor line, number formatting) live
 here too, so that `harness.report` imports this module and not the other way round.
@@ -23,6 +29,8 @@ import numpy as np
 
 from harness.case import CaseResult
 from harness.compare import TensorRecord
+from harness.coverage import coverage_rows
+from harness.headline import headline, verdict
 from harness.network import Array
 
 if TYPE_CHECKING:
@@ -34,8 +42,10 @@ __all__ = [
     "downsample",
     "index_text",
     "ratio_color",
+    "rel_color",
     "render_html",
     "section_id",
+    "taylor_plot",
     "taylor_text",
     "value_text",
     "verdict",
@@ -43,9 +53,11 @@ __all__ = [
 
 #: At most this many cells per side of a heatmap; larger tensors are max-pooled.
 MAX_CELLS: Final = 64
-#: The log10 range of the colour scale: fine from 1e-8 to 1, wrong from 1 to 1e12.
+#: The log10 range of the colour scale: fine from 1e-8 to 1, wrong from 1 to 1e12 (|Δ|/bound);
+#: a wrong entry's |Δ|/|expected| from 1e-8 to 1.
 FINE_DECADES: Final = 8.0
 WRONG_DECADES: Final = 12.0
+REL_DECADES: Final = 8.0
 _FINE = ((0xDF, 0xE8, 0xF5), (0x2F, 0x64, 0xB0))  # pale to strong blue
 _WRONG = ((0xFD, 0xB8, 0x63), (0x67, 0x00, 0x0D))  # orange to dark red
 _NAN = "#9e9e9e"
@@ -53,7 +65,15 @@ _NAN = "#9e9e9e"
 _CSS: Final = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;
  color:#1d1d1f;background:#fff;max-width:1400px}
-h1{font-size:22px;margin:0 0 8px}h2{font-size:18px;margin:28px 0 6px}
+h1{font-size:22px;margin:0 0 8px}
+h1.headline{padding:8px 12px;border-radius:6px;color:#fff;line-height:1.3}
+h1.PASS{background:#2e7d32}h1.FAIL{background:#b71c1c}h1.HARNESS-FAULT{background:#6a1b9a}
+h1.INTERRUPTED{background:#8d6e00}.meta{color:#444;margin:4px 0}
+.origin{font-weight:600}
+figure.taylor{margin:6px 0 10px;display:flex;gap:12px;align-items:center}
+figure.taylor figcaption{font-size:12px;color:#555;max-width:420px}
+table#coverage th{text-align:left;white-space:nowrap}table#coverage td{text-align:left}
+h2{font-size:18px;margin:28px 0 6px}
 h3{font-size:14px;margin:0 0 4px}
 code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 pre{background:#f4f5f7;padding:8px 10px;border-radius:4px;margin:4px 0 8px;
@@ -80,13 +100,6 @@ summary{cursor:pointer;font-size:16px;font-weight:600;margin:10px 0}
 
 
 # --- words shared with summary.md -----------------------------------------------------------
-
-
-def verdict(run: Run) -> str:
-    """ "PASS", "FAIL", or "HARNESS FAULT" when any case's sources contradict each other."""
-    if any(case.harness_fault for case in run.cases):
-        return "HARNESS FAULT"
-    return "PASS" if run.passed else "FAIL"
 
 
 def case_titles(cases: Sequence[CaseResult]) -> list[str]:
@@ -157,6 +170,22 @@ def ratio_color(ratio: float) -> str:
     return _mix(_WRONG, min(decades / WRONG_DECADES, 1.0))
 
 
+def rel_color(rel: float) -> str:
+    """A wrong entry's colour: orange for |Δ|/|expected| ≤ 1e-8 to dark red for ≥ 1, log scale."""
+    if math.isnan(rel):
+        return _NAN
+    decades = math.log10(rel) if rel > 0 else -REL_DECADES
+    return _mix(_WRONG, min(max(1.0 + decades / REL_DECADES, 0.0), 1.0))
+
+
+def _cell_color(ratio: float, rel: float | None) -> str:
+    """Blue by |Δ|/bound where the entry agrees; where it is wrong, by |Δ|/|expected| when
+    known (else by |Δ|/bound)."""
+    if rel is None or math.isnan(ratio) or ratio <= 1.0:
+        return ratio_color(ratio)
+    return rel_color(rel)
+
+
 def downsample(ratio: Array, max_cells: int = MAX_CELLS) -> tuple[Array, tuple[int, int]]:
     """Max-pool a 2-D array to at most ``max_cells`` per side; NaN only where a block is all NaN."""
     rows, cols = ratio.shape
@@ -178,11 +207,18 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def _grid(values: Array) -> Array:
+    return values.reshape(-1, 1) if values.ndim == 1 else values.reshape(values.shape[0], -1)
+
+
 def _heatmap(record: TensorRecord) -> str:
     assert record.ratio is not None
     ratio = np.asarray(record.ratio, dtype=np.float64)
-    grid = ratio.reshape(-1, 1) if ratio.ndim == 1 else ratio.reshape(ratio.shape[0], -1)
+    grid = _grid(ratio)
     pooled, (bh, bw) = downsample(grid)
+    rel = None
+    if record.rel is not None and record.status in ("mismatch", "imprecise"):
+        rel, _ = downsample(_grid(np.asarray(record.rel, dtype=np.float64)))
     R, C = pooled.shape
     cell = max(4, min(32, 384 // max(R, C)))
     left, top = 30, 16
@@ -203,16 +239,20 @@ def _heatmap(record: TensorRecord) -> str:
     for r in range(R):
         for c in range(C):
             value = float(pooled[r, c])
+            relative = None if rel is None else float(rel[r, c])
             where = (
                 index_text((r, c) if ratio.ndim == 2 else (r,))
                 if (bh, bw) == (1, 1)
                 else f"rows {r * bh}–{min((r + 1) * bh, grid.shape[0]) - 1}, "
                 f"cols {c * bw}–{min((c + 1) * bw, grid.shape[1]) - 1} (max)"
             )
+            tip = f"{where}: |Δ|/bound = {value:.2g}"
+            if relative is not None:
+                tip += f", |Δ|/|expected| = {relative:.2g}"
             parts.append(
                 f'<rect x="{left + c * cell}" y="{top + r * cell}" width="{cell - gap}" '
-                f'height="{cell - gap}" fill="{ratio_color(value)}">'
-                f"<title>{_e(where)}: |Δ|/bound = {value:.2g}</title></rect>"
+                f'height="{cell - gap}" fill="{_cell_color(value, relative)}">'
+                f"<title>{_e(tip)}</title></rect>"
             )
     for entry in record.worst if record.status == "mismatch" else ():
         r = entry.index[0] // bh
@@ -232,6 +272,91 @@ def _heatmap(record: TensorRecord) -> str:
     if record.undecidable:
         note += f"; {record.undecidable} entries cross a ReLU kink (undecidable, not wrong)"
     return "".join(parts) + f'<p class="note">{_e(note)}</p>'
+
+
+def _log_position(value: float, low: float, high: float, size: float) -> float:
+    return (math.log10(value) - low) / (high - low) * size
+
+
+def taylor_plot(case: CaseResult) -> str:
+    """The Taylor remainder r(γ) against the step γ, log-log, as a small inline SVG: filled
+    dots above the float64 noise floor (what the order is fitted on), hollow ones below it,
+    and slope-2 (a gradient) and slope-1 (not a gradient) guides through the smallest fitted
+    step. Empty when no remainder was computed."""
+    taylor = case.taylor
+    if taylor is None:
+        return ""
+    points = [(g, r) for g, r in zip(taylor.gammas, taylor.remainders) if g > 0 and r > 0]
+    if len(points) < 2:
+        return ""
+    noise = taylor.noise if taylor.noise is not None and taylor.noise > 0 else None
+    gammas, remainders = [g for g, _ in points], [r for _, r in points]
+    x0, x1 = math.floor(math.log10(min(gammas))), math.ceil(math.log10(max(gammas)))
+    lows = remainders + ([noise] if noise else [])
+    y0 = math.floor(math.log10(min(lows)))
+    y1 = math.ceil(math.log10(max(remainders)))
+    x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
+    width, height, left, top, bottom = 300, 190, 46, 10, 30
+    plot_w, plot_h = width - left - 10, height - top - bottom
+
+    def at(g: float, r: float) -> tuple[float, float]:
+        return (left + _log_position(g, x0, x1, plot_w),
+                top + plot_h - _log_position(r, y0, y1, plot_h))  # fmt: skip
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="Taylor remainder against step, log-log" class="taylor">',
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" '
+        f'stroke="#bbb"/>',
+        '<g font-size="9" fill="#555" font-family="ui-monospace,monospace">',
+    ]
+    x_step = max(1, math.ceil((x1 - x0) / 5))
+    for d in range(x0, x1 + 1, x_step):
+        x = left + _log_position(10.0**d, x0, x1, plot_w)
+        parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" '
+                     f'stroke="#e4e4e4"/><text x="{x:.1f}" y="{top + plot_h + 11}" '
+                     f'text-anchor="middle">1e{d}</text>')  # fmt: skip
+    y_step = max(1, math.ceil((y1 - y0) / 6))
+    for d in range(y0, y1 + 1, y_step):
+        y = top + plot_h - _log_position(10.0**d, y0, y1, plot_h)
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
+                     f'stroke="#e4e4e4"/><text x="{left - 3}" y="{y + 3:.1f}" '
+                     f'text-anchor="end">1e{d}</text>')  # fmt: skip
+    parts.append(f'<text x="{left + plot_w / 2:.0f}" y="{height - 3}" text-anchor="middle">'
+                 f"step γ</text></g>")  # fmt: skip
+    parts.append(f'<svg x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" '
+                 f'overflow="hidden"><g transform="translate({-left},{-top})">')  # fmt: skip
+    if noise is not None:
+        y = at(gammas[0], noise)[1]
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
+                     f'stroke="#999" stroke-dasharray="2 3"/>')  # fmt: skip
+    fitted = [(g, r) for g, r in points if noise is None or r > noise]
+    anchor = fitted[-1] if fitted else points[0]
+    for slope, colour, dash in ((2, "#2e7d32", ""), (1, "#b71c1c", ' stroke-dasharray="5 3"')):
+        g_lo, g_hi = 10.0**x0, 10.0**x1
+        r_lo = anchor[1] * (g_lo / anchor[0]) ** slope
+        r_hi = anchor[1] * (g_hi / anchor[0]) ** slope
+        (ax, ay), (bx, by) = at(g_lo, r_lo), at(g_hi, r_hi)
+        parts.append(f'<line x1="{ax:.1f}" y1="{ay:.1f}" x2="{bx:.1f}" y2="{by:.1f}" '
+                     f'stroke="{colour}" stroke-width="1"{dash} opacity="0.7"/>')  # fmt: skip
+    trace = " ".join(f"{x:.1f},{y:.1f}" for x, y in (at(g, r) for g, r in points))
+    parts.append(f'<polyline points="{trace}" fill="none" stroke="#1d1d1f" stroke-width="1"/>')
+    for g, r in points:
+        x, y = at(g, r)
+        above = noise is None or r > noise
+        fill = "#1d1d1f" if above else "#fff"
+        note = "" if above else " (float64 noise, not fitted)"
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{fill}" stroke="#1d1d1f">'
+            f"<title>γ = {g:.2e}: r = {r:.2e}{note}</title></circle>"
+        )
+    parts.append("</g></svg>")
+    parts.append(f'<text x="{left + 4}" y="{top + 11}" font-size="9" fill="#2e7d32">'
+                 f"slope 2: a gradient</text>"
+                 f'<text x="{left + 4}" y="{top + 22}" font-size="9" fill="#b71c1c">'
+                 f"slope 1: not one</text>")  # fmt: skip
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 def _worst_table(record: TensorRecord) -> str:
@@ -269,6 +394,17 @@ def _section(case_index: int, record: TensorRecord) -> str:
     )
 
 
+def _taylor_figure(case: CaseResult) -> str:
+    plot = taylor_plot(case)
+    if not plot:
+        return ""
+    return (
+        f'<figure class="taylor">{plot}<figcaption>Taylor remainder r(γ) = |J(θ + γv) − J(θ) − '
+        f"γ g·v| along one random direction v: it shrinks like γ² (slope 2) when g is dJ/dθ. "
+        f"Hollow dots: below the float64 noise floor (dotted), not fitted.</figcaption></figure>"
+    )
+
+
 def _case(case_index: int, case: CaseResult, title: str) -> str:
     status = "HARNESS FAULT" if case.harness_fault else ("PASS" if case.passed else "FAIL")
     badge = f'<span class="badge {status.replace(" ", "-")}">{status}</span>'
@@ -291,7 +427,7 @@ def _case(case_index: int, case: CaseResult, title: str) -> str:
         f"<p>Spec: <code>{_e(repr(case.problem.spec))}</code><br>"
         f"Problem: <code>{_e(repr(case.problem))}</code></p>"
         f"<p>Reproduce:</p><pre>{_e(case.reproduce)}</pre>"
-        f"<p>Taylor remainder order: {_e(taylor_text(case))}</p>{origin}"
+        f"<p>Taylor remainder order: {_e(taylor_text(case))}</p>{_taylor_figure(case)}{origin}"
         f"<table><tr><th>tensor</th><th>status</th><th>wrong / total</th>"
         f"<th>max abs error</th></tr>{overview}</table>"
         f'<div class="grid">{"".join(_section(case_index, r) for r in case.records)}</div>'
@@ -306,31 +442,57 @@ def _case(case_index: int, case: CaseResult, title: str) -> str:
     )
 
 
-def _legend() -> str:
-    width, pad = 8, 20  # px per quarter decade; room for the end labels
-    stops = [-FINE_DECADES + k / 4 for k in range(int((FINE_DECADES + WRONG_DECADES) * 4) + 1)]
+def _bar(colors: list[str], labels: dict[int, str], title: str) -> str:
+    width, pad = 8, 20  # px per stop; room for the end labels
     rects = "".join(
-        f'<rect x="{pad + k * width}" y="0" width="{width}" height="14" '
-        f'fill="{ratio_color(10.0**d)}"/>'
-        for k, d in enumerate(stops)
+        f'<rect x="{pad + k * width}" y="12" width="{width}" height="14" fill="{color}"/>'
+        for k, color in enumerate(colors)
     )
-    labels = {-8: "≤1e-8", -4: "1e-4", 0: "1", 4: "1e4", 8: "1e8", 12: "≥1e12"}
     ticks = "".join(
-        f'<text x="{pad + (d + FINE_DECADES) * 4 * width + width / 2:.0f}" y="26" '
-        f'font-size="10" text-anchor="middle">{_e(label)}</text>'
-        for d, label in labels.items()
-    )
-    boundary = pad + FINE_DECADES * 4 * width + width
-    svg = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * pad + len(stops) * width}" '
-        f'height="30">{rects}<line x1="{boundary:.0f}" y1="0" x2="{boundary:.0f}" y2="17" '
-        f'stroke="#000"/>{ticks}</svg>'
+        f'<text x="{pad + k * width + width / 2:.0f}" y="38" font-size="10" '
+        f'text-anchor="middle">{_e(label)}</text>'
+        for k, label in labels.items()
     )
     return (
-        f'<div class="legend">{svg}<div>Each cell is one gradient entry, coloured by '
-        f"|Δ| / bound on a log scale.<br><b>Blue</b>: |Δ| ≤ bound, fine. "
-        f"<b>Orange to dark red</b>: |Δ| &gt; bound, wrong. Grey: |Δ| = bound = 0. "
-        f"Hover a cell for its index and ratio.</div></div>"
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * pad + len(colors) * width}" '
+        f'height="42"><text x="{pad}" y="9" font-size="10" font-weight="600">{_e(title)}</text>'
+        f"{rects}{ticks}</svg>"
+    )
+
+
+def _legend() -> str:
+    quarters = int(FINE_DECADES * 4)
+    fine = _bar(
+        [ratio_color(10.0 ** (-FINE_DECADES + k / 4)) for k in range(quarters + 1)],
+        {0: "≤1e-8", quarters // 2: "1e-4", quarters: "1"},
+        "agrees: |Δ| / bound",
+    )
+    steps = int(REL_DECADES * 4)
+    wrong = _bar(
+        [rel_color(10.0 ** (-REL_DECADES + k / 4)) for k in range(steps + 1)],
+        {0: "≤1e-8", steps // 2: "1e-4", steps: "≥1"},
+        "wrong (|Δ| > bound): |Δ| / |expected|",
+    )
+    return (
+        f'<div class="legend">{fine}{wrong}<div>Each cell is one gradient entry. '
+        f"<b>Blue</b>: |Δ| ≤ bound, it agrees (paler: further inside its bound). "
+        f"<b>Orange to dark red</b>: |Δ| &gt; bound, wrong, coloured by its relative error "
+        f"|Δ| / |expected| — a wrong row, column or a transpose shows as a pattern; by |Δ| / "
+        f"bound every wrong entry of a real bug is ~1e10 and the map would be solid red. "
+        f"Grey: |Δ| = bound = 0. Hover a cell for its index and both ratios.</div></div>"
+    )
+
+
+def _coverage(run: Run) -> str:
+    """The coverage table: what the run drew, entries compared, the closest call, duration."""
+    rows = "".join(
+        f"<tr><th>{_e(what)}</th><td>{_e(drawn)}</td></tr>"
+        for what, drawn in coverage_rows(run.covered, run.seconds)
+    )
+    return (
+        f'<section class="coverage"><h2>Coverage</h2><p class="note">Counted over every '
+        f"example judged, not only the cases shown below.</p>"
+        f'<table id="coverage">{rows}</table></section>'
     )
 
 
@@ -353,15 +515,21 @@ def render_html(run: Run) -> str:
     v = verdict(run)
     titles = case_titles(run.cases)
     cases = "".join(_case(k, case, title) for k, (case, title) in enumerate(zip(run.cases, titles)))
+    failed = bool(run.cases) and not run.cases[0].passed
+    origin = run.cases[0].origin if failed else None
+    interrupted = ", interrupted by Ctrl-C" if run.interrupted else ""
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>gradcheck {_e(v)}: {_e(run.candidate)}</title><style>{_CSS}</style></head>"
-        f'<body><h1>gradcheck report <span class="badge {v.replace(" ", "-")}">{_e(v)}</span>'
-        f"</h1><p>Candidate: <code>{_e(run.candidate)}</code> · examples: {run.examples} "
-        f"({_e(run.judged_text)}) "
-        f"(profile {_e(run.profile)}) · seed: {run.seed}</p>"
+        f"<title>{_e(headline(run))} — gradcheck</title><style>{_CSS}</style></head>"
+        f'<body><h1 class="headline {v.replace(" ", "-")}">{_e(headline(run))}</h1>'
+        + (f'<p class="origin">Where the error starts: {_e(origin)}</p>' if origin else "")
+        + f'<p class="meta">gradcheck report · candidate <code>{_e(run.candidate)}</code> · '
+        f"examples: {run.examples} ({_e(run.judged_text)}{interrupted}) · profile "
+        f"{_e(run.profile)} · seed {run.seed}</p>"
         + (f'<p class="robustness"><b>{_e(run.robustness)}</b></p>' if run.robustness else "")
-        + f"<p>Reproduce the run:</p><pre>{_e(run.command)}</pre>{_warnings(run)}{_legend()}"
-        f"{cases}"
-        "</body></html>\n"
+        + f"<p>Reproduce the run:</p><pre>{_e(run.command)}</pre>{_warnings(run)}"
+        + ("" if failed else _coverage(run))
+        + f"{_legend()}{cases}"
+        + (_coverage(run) if failed else "")
+        + "</body></html>\n"
     )
