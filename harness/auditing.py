@@ -53,6 +53,7 @@ from harness.fast import FastResult, direction_seed
 from harness.isolation import DEFAULT_MEMORY_LIMIT, close_all
 from harness.replay import PythonCall, cli_front
 from harness.report import Run, check_report_dir, write_report
+from harness.report_html import fragment
 from harness.spec import NetworkSpec, Problem
 from harness.strategies import problems
 from harness.support import Support, parse_support
@@ -213,6 +214,17 @@ class CheckReport:
         failure to confirm)."""
         return self.case.fast_confirmed
 
+    @property
+    def run(self) -> Run:
+        """This check as a one-case `Run` (what the reports render)."""
+        case = self.case
+        name = case.candidate or "the candidate"
+        return Run(name, 0, "single", 1, (case,), case.passed, case.reproduce)
+
+    def _repr_html_(self) -> str:
+        """A notebook shows the headline and the tensors' table (escaped HTML)."""
+        return fragment(self.run)
+
     def to_json(self) -> str:
         data = self.case.as_dict()
         data["findings"] = [f.as_dict() for f in self.findings]
@@ -277,6 +289,15 @@ class AuditReport:
     @property
     def findings(self) -> tuple[Finding, ...]:
         return () if self.minimal is None else _findings(self.minimal)
+
+    def _repr_html_(self) -> str:
+        """A notebook shows the headline, then the minimal failing case's tensors, or the
+        coverage of a pass (escaped HTML)."""
+        name = next((c.candidate for c in self.cases if c.candidate), None) or "the candidate"
+        run = Run(name, 0, "audit", self.examples, self.cases, self.passed, "",
+                  judged=self.judged, warned=self.warned, robustness=self.robustness,
+                  coverage=self.coverage)  # fmt: skip
+        return fragment(run)
 
     def to_json(self) -> str:
         return json.dumps(

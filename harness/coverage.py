@@ -176,6 +176,6 @@ def coverage_rows(coverage: Coverage, seconds: float | None = None) -> list[tupl
         rows.append(("closest call (largest |Δ|/bound)",
                      f"{closest.ratio:.2g} at {closest.where} of {closest.problem}"))  # fmt: skip
     if seconds is not None:
-        rate = f" ({coverage.examples / seconds:.1f} examples/s)" if seconds > 0 else ""
+        rate = f" ({coverage.examples / seconds:.3g} examples/s)" if seconds > 0 else ""
         rows.append(("duration", f"{duration_text(seconds)}{rate}"))
     return rows

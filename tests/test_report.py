@@ -402,3 +402,68 @@ def test_every_status_has_a_badge_colour_and_a_whole_call_finding_no_entry_count
         Run("x.py:backward", 0, "single", 1, (case,), False, "gradcheck-harness audit x.py:f")
     )
     assert '<span class="badge crashed">crashed</span></td><td>—</td><td>—</td>' in html
+
+
+class _Lead(HTMLParser):
+    """The text of the first h1, and the row headings of table#coverage."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.h1: str | None = None
+        self.coverage: list[str] = []
+        self._in: str | None = None
+        self._table = False
+        self._text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "h1" and self.h1 is None:
+            self._in, self._text = "h1", ""
+        elif tag == "table" and dict(attrs).get("id") == "coverage":
+            self._table = True
+        elif tag == "th" and self._table:
+            self._in, self._text = "th", ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "h1" and self._in == "h1":
+            self.h1, self._in = self._text, None
+        elif tag == "th" and self._in == "th":
+            self.coverage.append(self._text)
+            self._in = None
+        elif tag == "table":
+            self._table = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in:
+            self._text += data
+
+
+def test_chromium_shows_the_diagnosis_first_and_a_pass_shows_its_coverage(tmp_path: Path) -> None:
+    """Issue 15's acceptance: the first heading of a failing report.html carries the diagnosis;
+    a passing one shows the coverage table (rendered by Chromium, read back from its DOM)."""
+    from harness import audit, check
+
+    chromium = _chromium()
+    meta = Path(__file__).parent / "meta"
+    spec = NetworkSpec((3, 5, 4, 2), ("tanh", "tanh", "sigmoid"), "mse")
+    failing = check(
+        f"{meta / 'tanh_prime_not_squared'}.py:backward", Problem.random(spec, 6, seed=1)
+    )
+    diagnosis = failing.findings[0].diagnosis
+    assert diagnosis is not None and diagnosis.startswith("tanh' written as 1 - tanh(z)")
+    failed = write_report(failing.run, tmp_path / "fail")
+    passing = audit(reference.backward, examples=6, seed=0, report_dir=tmp_path / "pass")
+    assert passing.passed and passing.report_path is not None
+
+    leads = {}
+    for name, run_dir in (("fail", failed), ("pass", passing.report_path)):
+        page = (run_dir / "report.html").resolve()
+        dom = _browse(chromium, tmp_path / f"profile-{name}", "--dump-dom", page.as_uri()).stdout
+        leads[name] = _Lead()
+        leads[name].feed(dom)
+    fail, ok = leads["fail"], leads["pass"]
+    assert fail.h1 is not None and fail.h1.startswith("FAIL: ") and diagnosis in fail.h1
+    assert ok.h1 is not None and ok.h1.startswith("PASS: ")
+    shown = {"examples judged", "activations (per layer)", "losses", "depths (layers)",
+             "widths (every n_l)", "gradient entries compared", "duration"}  # fmt: skip
+    assert shown <= set(ok.coverage)
+    assert any(heading.startswith("closest call") for heading in ok.coverage)
