@@ -69,7 +69,7 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:
 h1{font-size:22px;margin:0 0 8px}
 h1.headline{padding:8px 12px;border-radius:6px;color:#fff;line-height:1.3}
 h1.PASS{background:#2e7d32}h1.FAIL{background:#b71c1c}h1.HARNESS-FAULT{background:#6a1b9a}
-h1.INTERRUPTED{background:#8d6e00}.meta{color:#444;margin:4px 0}
+h1.INTERRUPTED{background:#8d6e00}h1.PASS.WARN{background:#e65100}.meta{color:#444;margin:4px 0}
 .origin{font-weight:600}
 figure.taylor{margin:6px 0 10px;display:flex;gap:12px;align-items:center}
 figure.taylor figcaption{font-size:12px;color:#555;max-width:420px}
@@ -442,7 +442,7 @@ def fragment(run: Run) -> str:
         f'border-radius:4px;font-weight:600;margin:0 0 6px">{_e(headline(run))}</p>'
     ]
     case = run.cases[0] if run.cases else None
-    if case is not None and (not case.passed or len(run.cases) == 1):
+    if case is not None and (not case.passed or run.profile == "single"):
         rows = "".join(
             f"<tr><td {cell}>{_e(r.where)}</td><td {cell}>{_e(r.status)}</td>"
             f"<td {cell}>{f'{r.mismatched} / {r.total}' if r.total else '—'}</td>"
@@ -470,10 +470,11 @@ def render_html(run: Run) -> str:
     cases = "".join(_case(k, case, title) for k, (case, title) in enumerate(zip(run.cases, titles)))
     failed = bool(run.cases) and not run.cases[0].passed
     interrupted = ", interrupted by Ctrl-C" if run.interrupted else ""
+    warn = " WARN" if v == "PASS" and run.warned_count else ""
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{_e(headline(run))} — gradcheck</title><style>{_CSS}</style></head>"
-        f'<body><h1 class="headline {v.replace(" ", "-")}">{_e(headline(run))}</h1>'
+        f'<body><h1 class="headline {v.replace(" ", "-")}{warn}">{_e(headline(run))}</h1>'
         + f'<p class="meta">gradcheck report · candidate <code>{_e(run.candidate)}</code> · '
         f"examples: {run.examples} ({_e(run.judged_text)}{interrupted}) · profile "
         f"{_e(run.profile)} · seed {run.seed}</p>"

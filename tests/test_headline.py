@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from rich.console import Console
 
 from harness.case import CaseResult
 from harness.compare import TensorRecord
+from harness.coverage import Coverage
 from harness.headline import headline, tensors_text, verdict
 from harness.report import Run, render_html, summary_json, summary_markdown
 from harness.spec import NetworkSpec, Problem
@@ -140,3 +142,17 @@ def test_one_headline_leads_every_report(passing: bool) -> None:
         assert "┃ where" not in out.getvalue()
     else:
         assert "┃ where" in out.getvalue() and "reproduce: " in out.getvalue()
+
+
+def test_reports_show_their_headline_in_a_notebook_escaped() -> None:
+    from harness.auditing import AuditReport, CheckReport
+
+    wrong = _case(_record(2, "W", "mismatch", "looks <transposed>"))
+    evil = CheckReport(replace(wrong, candidate="<b>evil</b>.py:f"))
+    fragment = evil._repr_html_()
+    assert "FAIL: layer 2 dW — looks &lt;transposed&gt;" in fragment
+    assert "<b>evil" not in fragment and "<table" in fragment and "layer 2 dW" in fragment
+    passing = AuditReport((_case(),), 40, None, judged=40, coverage=Coverage.of([_case()] * 40))
+    page = passing._repr_html_()
+    assert "PASS: x.py:backward agrees with the sources on 40 examples" in page
+    assert "gradient entries compared" in page
