@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -467,3 +468,25 @@ def test_chromium_shows_the_diagnosis_first_and_a_pass_shows_its_coverage(tmp_pa
              "widths (every n_l)", "gradient entries compared", "duration"}  # fmt: skip
     assert shown <= set(ok.coverage)
     assert any(heading.startswith("closest call") for heading in ok.coverage)
+
+
+def test_wrong_entries_are_coloured_by_relative_error_so_a_row_pattern_shows() -> None:
+    """|Δ|/bound is ~1e9 for every wrong entry of a real bug (solid red); |Δ|/|expected|
+    tells a row off by 1e-3 from a row off by 100 %, and the tooltip keeps both ratios."""
+    from harness.report_html import rel_color
+
+    ratio = np.full((4, 3), 0.1)
+    ratio[1:3] = 1e9
+    rel = np.full((4, 3), 1e-16)
+    rel[1], rel[2] = 1e-3, 1.0
+    problem = Problem.random(NetworkSpec((3, 4), ("tanh",), "mse"), 2, seed=0)
+    record = TensorRecord(1, "W", "mismatch", "layer 1 dW: 6/12 entries wrong", (4, 3), 12, 6,
+                          ratio=ratio, rel=rel)  # fmt: skip
+    page = render_html(Run("c", 0, "single", 1, (CaseResult(problem, (record,), None, None),),
+                           False, "x"))  # fmt: skip
+    section = page[page.index('id="case0-layer1-W"') :]
+    fills = re.findall(r'<rect [^>]*fill="(#[0-9a-f]{6})"', section)[:12]
+    blue = [ratio_color(0.1)] * 3
+    assert fills == blue + [rel_color(1e-3)] * 3 + [rel_color(1.0)] * 3 + blue
+    assert len({ratio_color(0.1), rel_color(1e-3), rel_color(1.0)}) == 3
+    assert "|Δ|/bound = 1e+09, |Δ|/|expected| = 0.001" in section
