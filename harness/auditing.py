@@ -47,11 +47,13 @@ from harness.campaign import (
 from harness.candidate import Backward, Candidate, as_candidate
 from harness.case import CaseResult, python_rules
 from harness.compare import Entry, Rules, TensorRecord
+from harness.coverage import Coverage
 from harness.errors import HarnessError
 from harness.fast import FastResult, direction_seed
 from harness.isolation import DEFAULT_MEMORY_LIMIT, close_all
 from harness.replay import PythonCall, cli_front
 from harness.report import Run, check_report_dir, write_report
+from harness.report_html import fragment
 from harness.spec import NetworkSpec, Problem
 from harness.strategies import problems
 from harness.support import Support, parse_support
@@ -212,6 +214,17 @@ class CheckReport:
         failure to confirm)."""
         return self.case.fast_confirmed
 
+    @property
+    def run(self) -> Run:
+        """This check as a one-case `Run` (what the reports render)."""
+        case = self.case
+        name = case.candidate or "the candidate"
+        return Run(name, 0, "single", 1, (case,), case.passed, case.reproduce)
+
+    def _repr_html_(self) -> str:
+        """A notebook shows the headline and the tensors' table (escaped HTML)."""
+        return fragment(self.run)
+
     def to_json(self) -> str:
         data = self.case.as_dict()
         data["findings"] = [f.as_dict() for f in self.findings]
@@ -252,6 +265,7 @@ class AuditReport:
     judged: int = 0  # examples the candidate was judged on (the rest lay outside its support)
     warned: int = 0  # examples that passed with imprecise entries
     robustness: str | None = None  # a failure seen only at large weight scales, said so
+    coverage: Coverage | None = None  # what the examples judged covered (harness.coverage)
 
     @property
     def warnings(self) -> tuple[TensorRecord, ...]:
@@ -275,6 +289,15 @@ class AuditReport:
     @property
     def findings(self) -> tuple[Finding, ...]:
         return () if self.minimal is None else _findings(self.minimal)
+
+    def _repr_html_(self) -> str:
+        """A notebook shows the headline, then the minimal failing case's tensors, or the
+        coverage of a pass (escaped HTML)."""
+        name = next((c.candidate for c in self.cases if c.candidate), None) or "the candidate"
+        run = Run(name, 0, "audit", self.examples, self.cases, self.passed, "",
+                  judged=self.judged, warned=self.warned, robustness=self.robustness,
+                  coverage=self.coverage)  # fmt: skip
+        return fragment(run)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -565,6 +588,8 @@ def audit(
             judged=result.judged,
             warned=result.warned,
             robustness=result.robustness,
+            coverage=result.coverage,
+            seconds=result.seconds,
         )
         close_all()  # nothing the candidate left running outlives the verdict or the report
         path = write_report(run, Path(report_dir))
@@ -576,4 +601,5 @@ def audit(
         result.judged,
         result.warned,
         result.robustness,
+        result.coverage,
     )

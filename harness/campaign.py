@@ -30,6 +30,7 @@ from harness.compare import (
     compare,
     evaluate_sources,
 )
+from harness.coverage import Coverage
 from harness.diagnose import diagnose
 from harness.diagnose.confirm import confirm, supported
 from harness.errors import HarnessError, NothingCheckedError
@@ -262,6 +263,7 @@ class CampaignResult:
     warnings: tuple[CaseResult, ...] = ()  # the first few of them
     phase: str | None = None  # where the failure was found: "formulas" or "robustness"
     formula_examples: int = 0  # examples of the formulas phase, when it passed
+    coverage: Coverage | None = None  # what every example judged covered (harness.coverage)
 
     @property
     def robustness(self) -> str | None:
@@ -366,6 +368,7 @@ def run_campaign(
     latest: dict[str, CaseResult] = {}  # by problem, to show both outcomes of a flaky case
     unjudged: list[str] = []
     failures: list[CaseResult] = []  # the latest failure
+    coverage = Coverage()  # over every example, not only the cases kept
     if strategy is None:  # what the candidate declares it supports (harness.support)
         support = loaded.support
         if not isinstance(support, Support):
@@ -384,6 +387,8 @@ def run_campaign(
             state["examples"] += 1
         result = check(problem)
         latest[repr(problem)] = result
+        if not state["shrinking"]:
+            coverage.add(result)
         if result.judged:
             state["judged"] += not state["shrinking"]  # like examples: shrink attempts aside
         elif not unjudged:
@@ -461,6 +466,7 @@ def run_campaign(
         warnings=tuple(warned),
         phase=found_in if minimal is not None else None,
         formula_examples=formula_examples,
+        coverage=coverage,
     )
 
 

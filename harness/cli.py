@@ -18,9 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from harness.adapters import BIASES, from_columns, from_dict, from_flat, from_rows
 from harness.auditing import audit, check
@@ -36,12 +34,13 @@ from harness.campaign import (
 )
 from harness.candidate import ISOLATIONS, Candidate, CandidateError, load_candidate
 from harness.case import CaseResult, cli_rules
-from harness.compare import Rules, TensorRecord
+from harness.compare import Rules
 from harness.errors import HarnessError
 from harness.isolation import DEFAULT_MEMORY_LIMIT, close_all, parse_memory
 from harness.network import LOSSES, REDUCTIONS
 from harness.report import Run, check_report_dir, write_report
 from harness.spec import Loss, NetworkSpec, Problem
+from harness.terminal import show_run
 from harness.tolerance import DEFAULT_TIERS, PRECISIONS, Tiers
 
 __all__ = ["main"]
@@ -317,28 +316,6 @@ def _single_problem(args: argparse.Namespace) -> Problem:
     )
 
 
-def _layer_table(case: CaseResult) -> Table:
-    table = Table(title=escape(repr(case.problem)), title_justify="left", show_lines=False)
-    for column in ("where", "status", "wrong", "max |Δ|", "diagnosis", "worst entry"):
-        table.add_column(column, overflow="fold")
-    fast_pass = case.fast is not None and case.fast.passed  # no per-entry |Δ| was computed
-    for record in case.records:
-        style = "green" if record.passed else "bold red"
-        diagnosis = record.diagnosis or ("no known pattern" if record.status == "mismatch" else "")
-        table.add_row(
-            record.where,
-            f"[{style}]{record.status}[/]",
-            f"{record.mismatched}/{record.total}" if record.total else "",
-            f"{record.max_abs_error:.1e}" if record.total and not fast_pass else "",
-            escape(diagnosis),
-            escape(record.detail.split("; ", 1)[-1]),
-        )
-    if case.taylor is not None:
-        order = "n/a" if case.taylor.order is None else f"{case.taylor.order:.2f}"
-        table.caption = f"Taylor remainder order {order} ({case.taylor.verdict})"
-    return table
-
-
 def _campaign_with_bar(
     console: Console, planned: int, run: Callable[[Callable[[str, int, int], None]], _T]
 ) -> _T:
@@ -364,52 +341,8 @@ def _write(run: Run, report_dir: str) -> str:
 
 
 def _finish(console: Console, run: Run, seconds: float, report_dir: str) -> int:
-    cases = run.cases
-    minimal = cases[0] if cases and not cases[0].passed else None
-    rate = f", {run.examples / seconds:.1f} examples/s" if seconds else ""
-    fast = cases[0].fast if cases else None
-    if fast is not None:
-        console.print(escape(fast.summary), soft_wrap=True)
-        confirmed = cases[0].fast_confirmed
-        if confirmed is not None:
-            verdict = "confirms" if confirmed else "does NOT confirm"
-            console.print(f"a full check {verdict} the localized entries", soft_wrap=True)
-    if minimal is not None and run.robustness:
-        console.print(f"[bold red]{escape(run.robustness)}[/]", soft_wrap=True)
-    if minimal is None and run.warned_count:
-        console.print(f"[yellow]PASSED with warnings[/]: {escape(run.candidate)}: "
-                      f"{run.warned_count} of {run.judged_text} example(s) have imprecise "
-                      f"entries, none is wrong{rate}")  # fmt: skip
-        for record in run.warnings:
-            console.print(f"  warning: {escape(record.detail)}", soft_wrap=True)
-        console.print("  (a precision choice, not a logic bug; --strict makes them fail)")
-    elif minimal is None:
-        console.print(f"[green]PASSED[/]: {escape(run.candidate)} agrees with the sources on "
-                      f"{run.examples} example(s) ({run.judged_text}){rate}")  # fmt: skip
-        if cases:
-            console.print(_layer_table(cases[0]))
-    else:
-        label = "[bold red]HARNESS FAULT[/]" if minimal.harness_fault else "[bold red]FAILED[/]"
-        console.print(f"{label}: {escape(run.candidate)}; minimal failing case after "
-                      f"{run.examples} example(s) ({run.judged_text}):")  # fmt: skip
-        for record in minimal.failing:
-            console.print(f"  {escape(_headline(record))}", soft_wrap=True)
-        if minimal.origin:
-            console.print(f"  where the error starts: {escape(minimal.origin)}", soft_wrap=True)
-        console.print(_layer_table(minimal))
-        console.print(f"reproduce: {escape(minimal.reproduce)}", soft_wrap=True)
-    console.print(escape(_write(run, report_dir)), soft_wrap=True)
-    return EXIT_PASSED if minimal is None else EXIT_FAILED
-
-
-def _headline(record: TensorRecord) -> str:
-    if record.status == "mismatch":
-        pattern = record.diagnosis or "no known pattern"
-        return f"{record.where}: {record.mismatched}/{record.total} entries wrong, {pattern}"
-    if record.status == "imprecise":
-        return (f"{record.where}: {record.imprecise}/{record.total} entries imprecise (strict): "
-                f"beyond the rounding model, within the precision band")  # fmt: skip
-    return record.detail
+    passed = show_run(console, run, seconds, lambda timed: _write(timed, report_dir))
+    return EXIT_PASSED if passed else EXIT_FAILED
 
 
 def _fast_seed(args: argparse.Namespace) -> int | None:
@@ -495,6 +428,7 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
         judged=result.judged,
         warned=result.warned,
         robustness=result.robustness,
+        coverage=result.coverage,
     )
     return _finish(console, run, result.seconds, args.report_dir)
 
@@ -564,7 +498,7 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
     seed = _fast_seed(args)
     rules = _rules(args)
     scales, scale_words = _scales(args)
-    robustness = None
+    robustness, coverage = None, None
     if args.problem_seed is not None:
         report = check(candidate, _single_problem(args), timeout=timeout, name=args.target,
                        front=front, mode=mode, fast_seed=seed, precision=rules.precision,
@@ -609,7 +543,7 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
             ),
         )  # fmt: skip
         cases, examples, judged = audited.cases, audited.examples, audited.judged
-        warned, robustness = audited.warned, audited.robustness
+        warned, robustness, coverage = audited.warned, audited.robustness, audited.coverage
         command = shlex.join(words + _convention_words(args) + _fast_words(args, seed)
                              + cli_rules(rules) + scale_words)  # fmt: skip
     seconds = time.perf_counter() - start
@@ -624,6 +558,7 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
         judged=judged,
         warned=warned,
         robustness=robustness,
+        coverage=coverage,
     )
     return _finish(console, run, seconds, args.report_dir)
 

@@ -162,6 +162,7 @@ class TensorRecord:
     diagnosis: str | None = None  # the named pattern of a mismatch (harness.diagnose), if any
     imprecise: int = 0  # entries beyond the rounding model but within the precision band
     strict: bool = False  # imprecise entries fail
+    rel: Array | None = field(default=None, repr=False)  # |Δ| / |expected| per entry (heatmaps)
 
     @property
     def where(self) -> str:
@@ -404,6 +405,7 @@ def _compare_tensor(
         shape=shape, total=size, mismatched=int(failing.sum()), undecidable=n_kink,
         max_abs_error=float(delta.max()), max_rel_error=float(rel.max()),
         worst=worst, sources=agreeing, ratio=ratio, imprecise=n_imprecise, strict=rules.strict,
+        rel=rel,
     )  # fmt: skip
 
 

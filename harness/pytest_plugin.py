@@ -6,10 +6,12 @@
 ...     assert_backprop_correct(my_backward, problem=Problem.random(spec, 8, seed=0))
 
 A failure raises `GradientMismatch` (an `AssertionError`, so pytest shows it as a failed
-assertion) whose message says, per wrong tensor, what the candidate returned, what the sources
-agree on, where, the pattern it looks like, and the command that replays it; then the path of the
-report written. ``--gradcheck-report-dir DIR`` chooses where reports go (default ``reports``), and
-the terminal summary lists every report written during the session.
+assertion, without this helper's source: ``__tracebackhide__``) whose message starts with the
+headline of the reports (the verdict with the diagnosis), then says, per wrong tensor, what the
+candidate returned, what the sources agree on, where, the pattern it looks like, and the command
+that replays it; then the path of the report written. ``--gradcheck-report-dir DIR`` chooses
+where reports go (default ``reports``), and the terminal summary lists every report written
+during the session.
 
 The candidate runs in a worker process (`harness.isolation`), so nothing it does — patching
 ``harness``, threads left running after a timeout, signals, ``os._exit`` — reaches pytest's
@@ -36,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from harness.auditing import AuditReport, CheckReport, audit, check
 from harness.candidate import ISOLATIONS, Backward
 from harness.case import CaseResult
+from harness.headline import headline
 from harness.isolation import DEFAULT_MEMORY_LIMIT, close_all, parse_memory
 from harness.report import Run, write_report
 from harness.spec import NetworkSpec, Problem
@@ -97,6 +100,7 @@ def assert_backprop_correct(
     ``--gradcheck-isolation`` and ``--gradcheck-memory-limit``; ``strict`` to
     ``--gradcheck-strict``. A pass with imprecise entries warns (`GradientPrecisionWarning`).
     """
+    __tracebackhide__ = True  # pytest shows the test's line and the message, not this helper
     directory = Path(report_dir) if report_dir is not None else _session["report_dir"]
     boundary: dict[str, Any] = {
         "isolation": _session["isolation"] if isolation is None else isolation,
@@ -142,11 +146,12 @@ def assert_backprop_correct(
         cases=cases,
         passed=False,
         command=cases[0].reproduce,
+        coverage=report.coverage if isinstance(report, AuditReport) else None,
     )
     close_all()  # nothing the candidate left running outlives the verdict or touches the report
     path = write_report(run, directory)
     _session["written"].append(path)
-    raise GradientMismatch(f"{report}\nreport: {path}", report, path)
+    raise GradientMismatch(f"{headline(run)}\n{report}\nreport: {path}", report, path)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

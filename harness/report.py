@@ -7,14 +7,17 @@ retried on a clash, so no run overwrites another) holding three files:
   Python, numpy, SymPy, Hypothesis and the harness, the run's settings and verdict, and every
   case's ``CaseResult.as_dict()`` (records, Taylor order, spec, reproduce line). Non-finite floats
   are written as the strings ``"inf"``, ``"-inf"`` and ``"nan"`` (JSON has no such numbers).
-- ``summary.md``: the verdict, then per case the spec, the reproduce line, the Taylor order and,
-  for every tensor that is not ok, a pytest-approx-shaped block with only the worst entries.
-- ``report.html``: one self-contained page with a heatmap of |Δ| / bound per entry
-  (`harness.report_html`).
+- ``summary.md``: the headline (`harness.headline`: the verdict with the diagnosis) as its
+  ``#`` heading; for a pass the coverage (`harness.coverage`); for a failure per case the spec,
+  the reproduce line, the Taylor order and, for every tensor that is not ok, a
+  pytest-approx-shaped block with only the worst entries, then the coverage.
+- ``report.html``: one self-contained page, the headline as its ``<h1>``, a heatmap per
+  tensor and the Taylor remainder as a log-log plot (`harness.report_html`).
 
 Each file is written to a temporary name in the run directory and `os.replace`'d into place, so a
-killed run never leaves a half-written file under a final name. No file holds a timestamp, the
-run id or a duration: the same `Run` gives byte-identical files. ``reports/latest`` is a relative
+killed run never leaves a half-written file under a final name. No file holds a timestamp or
+the run id: the same `Run` gives byte-identical files (its duration, ``Run.seconds``, is the one
+value that differs between two runs of the same seed). ``reports/latest`` is a relative
 symlink to the newest complete run, replaced atomically; it moves only after all three files are
 in place.
 """
@@ -39,15 +42,10 @@ import numpy as np
 from harness._version import __version__
 from harness.case import CaseResult
 from harness.compare import DEFAULT_RULES, TensorRecord
+from harness.coverage import Coverage, coverage_rows
 from harness.errors import HarnessError
-from harness.report_html import (
-    case_titles,
-    index_text,
-    render_html,
-    taylor_text,
-    value_text,
-    verdict,
-)
+from harness.headline import headline, verdict
+from harness.report_html import case_titles, index_text, render_html, taylor_text, value_text
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -87,6 +85,9 @@ class Run:
     judged: int | None = None  # examples judged (None: every one, e.g. a single problem)
     warned: int | None = None  # examples with imprecise entries (None: count the cases)
     robustness: str | None = None  # the failure was seen only at large weight scales: how
+    interrupted: bool = False  # Ctrl-C ended the campaign early (issue 15)
+    coverage: Coverage | None = None  # over every example judged (None: over `cases` alone)
+    seconds: float | None = None  # how long the run took (the one field that varies run to run)
 
     @property
     def warnings(self) -> tuple[TensorRecord, ...]:
@@ -98,6 +99,11 @@ class Run:
         if self.warned is not None:
             return self.warned
         return sum(1 for case in self.cases if case.passed and case.warnings)
+
+    @property
+    def covered(self) -> Coverage:
+        """What the run covered: its campaign's `Coverage`, else that of its cases."""
+        return self.coverage if self.coverage is not None else Coverage.of(self.cases)
 
     @property
     def judged_count(self) -> int:
@@ -242,6 +248,7 @@ def summary_json(run: Run) -> str:
         "judged": run.judged_count,
         "passed": run.passed,
         "verdict": verdict(run),
+        "headline": headline(run),
         "robustness": run.robustness,
         "origin": _origin(run),
         "precision": _rules(run)[0],
@@ -250,6 +257,7 @@ def summary_json(run: Run) -> str:
         "warnings": [r.detail for r in run.warnings],
         "command": run.command,
         "cases": [case.as_dict(with_ratio=False) for case in run.cases],
+        "coverage": run.covered.as_dict(run.seconds),
     }
     return json.dumps(json_safe(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
@@ -332,33 +340,22 @@ def _case_markdown(case: CaseResult, title: str) -> list[str]:
     return lines
 
 
-def _verdict_line(run: Run) -> str:
-    v = verdict(run)
-    if v == "HARNESS FAULT":
-        return "HARNESS FAULT: the sources contradict each other; the candidate is not judged"
-    if v == "PASS" and run.warned_count:
-        return (
-            f"PASS with warnings: {run.warned_count} of {run.judged_count} judged examples have "
-            f"imprecise entries (beyond the rounding model, within the precision band: a "
-            f"precision choice, not a logic bug; --strict makes them fail)"
-        )
-    if v == "PASS":
-        return f"PASS: every entry agreed with the sources in all {run.examples} examples"
-    if run.robustness:
-        return f"FAIL ({run.robustness})"
-    failing = [r.where for case in run.cases[:1] for r in case.failing]
-    where = f" (minimal case: {', '.join(failing)})" if failing else ""
-    return f"FAIL: the candidate's gradient is wrong{where}"
+def _coverage_markdown(run: Run) -> list[str]:
+    """The coverage table: what the run drew, how many entries it compared, the closest call."""
+    lines = ["## Coverage", "", "| what | drawn |", "| --- | --- |"]
+    for what, drawn in coverage_rows(run.covered, run.seconds):
+        lines.append(f"| {what} | {drawn.replace('|', '∣')} |")
+    return [*lines, ""]
 
 
 def summary_markdown(run: Run) -> str:
-    """The text of summary.md: verdict, then each case, the minimal failing case first."""
-    lines = [
-        f"# gradcheck report: {verdict(run)}",
-        "",
-        f"- candidate: `{run.candidate}`",
-        f"- verdict: {_verdict_line(run)}",
-        f"- examples: {run.examples}, judged: {run.judged_count} (profile {run.profile})",
+    """The text of summary.md: the headline (verdict and diagnosis), then the coverage of a
+    pass, or each case of a failure (the minimal failing case first), the coverage last."""
+    minimal = run.cases[0] if run.cases and not run.cases[0].passed else None
+    lines = [f"# {headline(run)}", "", f"- candidate: `{run.candidate}`"]
+    lines += [
+        f"- examples: {run.examples}, judged: {run.judged_count} (profile {run.profile})"
+        + (", interrupted by Ctrl-C" if run.interrupted else ""),
         f"- precision: {_rules(run)[0]}{', strict' if _rules(run)[1] else ''}",
         f"- seed: {run.seed}",
         "",
@@ -369,6 +366,8 @@ def summary_markdown(run: Run) -> str:
         "```",
         "",
     ]
+    if minimal is None:
+        lines += _coverage_markdown(run)
     titles = case_titles(run.cases)
     passing = []
     for case, title in zip(run.cases, titles):
@@ -391,6 +390,8 @@ def summary_markdown(run: Run) -> str:
         for case in run.cases:
             for record in case.warnings if case.passed else ():
                 lines += [f"Reproduce: `{case.reproduce}`", "", *_record_block(record)]
+    if minimal is not None:
+        lines += _coverage_markdown(run)
     if passing:
         lines += ["## Sampled passing cases", "", *passing, ""]
     return "\n".join(lines).rstrip("\n") + "\n"

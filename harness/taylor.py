@@ -50,6 +50,7 @@ class TaylorResult:
     verdict: str  # "order-2" (passes), "order-1" (wrong gradient), "inconclusive"
     gammas: tuple[float, ...]
     remainders: tuple[float, ...]
+    noise: float | None = None  # remainders at or below it are float64 noise, not fitted
 
     @property
     def passed(self) -> bool:
@@ -61,6 +62,7 @@ class TaylorResult:
             "verdict": self.verdict,
             "gammas": list(self.gammas),
             "remainders": list(self.remainders),
+            "noise": self.noise,
         }
 
 
@@ -127,12 +129,14 @@ def taylor_check(
         abs(spec.objective(_step(problem.params, v, g), problem.X, problem.Y) - J0 - g * g_dot_v)
         for g in gammas
     )
-    noise = NOISE * np.finfo(np.float64).eps * max(_loss_terms(problem), np.finfo(np.float64).tiny)
+    noise = float(
+        NOISE * np.finfo(np.float64).eps * max(_loss_terms(problem), np.finfo(np.float64).tiny)
+    )
     usable = [(np.log(g), np.log(r)) for g, r in zip(gammas, remainders) if r > noise]
     usable = usable[-FIT_POINTS:]
     if len(usable) < 3:
-        return TaylorResult(None, "inconclusive", gammas, remainders)
+        return TaylorResult(None, "inconclusive", gammas, remainders, noise)
     x, y = np.array(usable).T
     order = float(np.polyfit(x, y, 1)[0])
     verdict = "order-2" if order >= PASS else "order-1" if order <= FAIL else "inconclusive"
-    return TaylorResult(order, verdict, gammas, remainders)
+    return TaylorResult(order, verdict, gammas, remainders, noise)

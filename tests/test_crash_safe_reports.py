@@ -14,7 +14,7 @@ Completeness criteria (the Run is deterministic, so the strongest is byte equali
 rendering made in this process; the structural checks below are what make that rendering valid):
 
 - summary.json parses as JSON (no NaN/Infinity constants) with every top-level key;
-- summary.md starts with ``# gradcheck report: ``, ends with exactly one newline (report.py
+- summary.md starts with its headline (``# FAIL: …``), ends with exactly one newline (report.py
   rstrips and appends one), and its last line is the last line of the last section report.py
   writes: the bullet of the last sampled passing case (ending with its reproduce line in
   backticks) when there are passing cases, else the last row of the last case's status table;
@@ -51,6 +51,7 @@ from numpy.typing import NDArray
 import reference
 from harness.case import CaseResult
 from harness.compare import compare, evaluate_sources
+from harness.headline import headline
 from harness.report import Run, summary_json, summary_markdown, write_report
 from harness.report_html import render_html
 from harness.spec import NetworkSpec, Problem
@@ -60,8 +61,8 @@ REPO = Path(__file__).resolve().parents[1]
 FILES = ("summary.json", "summary.md", "report.html")
 JSON_KEYS = {
     "schema_version", "versions", "candidate", "seed", "profile", "examples", "judged", "passed",
-    "verdict", "robustness", "origin", "precision", "strict", "warned", "warnings", "command",
-    "cases",
+    "verdict", "headline", "robustness", "origin", "precision", "strict", "warned", "warnings",
+    "command", "cases", "coverage",
 }  # fmt: skip
 RUN_DIR = re.compile(r"\d{8}T\d{6}\.\d{3}Z-[0-9a-f]+")
 FILE_TMP = re.compile(r"\.(summary\.json|summary\.md|report\.html)\.[A-Za-z0-9_]+\.tmp")
@@ -155,7 +156,7 @@ def _check_complete(name: str, data: bytes, run: Run) -> None:
         assert isinstance(summary, dict) and set(summary) == JSON_KEYS, sorted(summary)
         assert len(summary["cases"]) == len(run.cases) and summary["seed"] == run.seed
     elif name == "summary.md":
-        assert text.startswith("# gradcheck report: ")
+        assert text.startswith(f"# {headline(run)}\n")
         assert text.endswith("\n") and not text.endswith("\n\n")
         last = text.splitlines()[-1]
         if any(case.passed for case in run.cases):

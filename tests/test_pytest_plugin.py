@@ -143,3 +143,29 @@ def test_the_isolation_options_are_checked(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--gradcheck-isolation", "thread")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*invalid choice: 'thread'*"])
+
+
+def test_a_failure_shows_the_headline_not_the_helpers_source(pytester: pytest.Pytester) -> None:
+    """``__tracebackhide__``: the failure starts at the test's own line and the message leads
+    with the headline of the reports, instead of ~40 lines of assert_backprop_correct."""
+    pytester.makepyfile(
+        test_one=f"""
+import sys
+sys.path.insert(0, {str(META.parent)!r})
+from harness import NetworkSpec, Problem, assert_backprop_correct
+from meta.wrong_backprops import WRONG_BACKPROPS
+
+def test_transposed():
+    problem = Problem.random(NetworkSpec((3, 4, 2), ("tanh", "sigmoid"), "mse"), 5, seed=1)
+    assert_backprop_correct(WRONG_BACKPROPS["transposed_dW"].backward, problem=problem)
+"""
+    )
+    result = pytester.runpytest("--gradcheck-report-dir", "r", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()
+    for helper_line in ("def assert_backprop_correct", "directory = Path(report_dir)",
+                        "raise GradientMismatch", "boundary: dict[str, Any]"):  # fmt: skip
+        assert helper_line not in output, output
+    errors = [line for line in output.splitlines() if line.startswith("E ")]
+    assert "GradientMismatch: FAIL: layer" in errors[0], errors[:3]
+    assert "looks transposed" in errors[0]

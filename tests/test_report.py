@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -215,7 +216,7 @@ def test_summary_md_shows_counts_worst_entries_and_reproduce_lines_but_no_matric
     assert text.index("Failing case 3") < text.index("Passing case 1")
     # pytest.approx's rule: the worst few entries, never the whole 32×8 matrix.
     assert sum(line.startswith("| [") for line in text.splitlines()) <= 3 * 5
-    assert len(text.splitlines()) < 160
+    assert len(text.splitlines()) < 180  # with the coverage table (about 15 lines)
 
 
 # --- report.html --------------------------------------------------------------------------------
@@ -402,3 +403,90 @@ def test_every_status_has_a_badge_colour_and_a_whole_call_finding_no_entry_count
         Run("x.py:backward", 0, "single", 1, (case,), False, "gradcheck-harness audit x.py:f")
     )
     assert '<span class="badge crashed">crashed</span></td><td>—</td><td>—</td>' in html
+
+
+class _Lead(HTMLParser):
+    """The text of the first h1, and the row headings of table#coverage."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.h1: str | None = None
+        self.coverage: list[str] = []
+        self._in: str | None = None
+        self._table = False
+        self._text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "h1" and self.h1 is None:
+            self._in, self._text = "h1", ""
+        elif tag == "table" and dict(attrs).get("id") == "coverage":
+            self._table = True
+        elif tag == "th" and self._table:
+            self._in, self._text = "th", ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "h1" and self._in == "h1":
+            self.h1, self._in = self._text, None
+        elif tag == "th" and self._in == "th":
+            self.coverage.append(self._text)
+            self._in = None
+        elif tag == "table":
+            self._table = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in:
+            self._text += data
+
+
+def test_chromium_shows_the_diagnosis_first_and_a_pass_shows_its_coverage(tmp_path: Path) -> None:
+    """Issue 15's acceptance: the first heading of a failing report.html carries the diagnosis;
+    a passing one shows the coverage table (rendered by Chromium, read back from its DOM)."""
+    from harness import audit, check
+
+    chromium = _chromium()
+    meta = Path(__file__).parent / "meta"
+    spec = NetworkSpec((3, 5, 4, 2), ("tanh", "tanh", "sigmoid"), "mse")
+    failing = check(
+        f"{meta / 'tanh_prime_not_squared'}.py:backward", Problem.random(spec, 6, seed=1)
+    )
+    diagnosis = failing.findings[0].diagnosis
+    assert diagnosis is not None and diagnosis.startswith("tanh' written as 1 - tanh(z)")
+    failed = write_report(failing.run, tmp_path / "fail")
+    passing = audit(reference.backward, examples=6, seed=0, report_dir=tmp_path / "pass")
+    assert passing.passed and passing.report_path is not None
+
+    leads = {}
+    for name, run_dir in (("fail", failed), ("pass", passing.report_path)):
+        page = (run_dir / "report.html").resolve()
+        dom = _browse(chromium, tmp_path / f"profile-{name}", "--dump-dom", page.as_uri()).stdout
+        leads[name] = _Lead()
+        leads[name].feed(dom)
+    fail, ok = leads["fail"], leads["pass"]
+    assert fail.h1 is not None and fail.h1.startswith("FAIL: ") and diagnosis in fail.h1
+    assert ok.h1 is not None and ok.h1.startswith("PASS: ")
+    shown = {"examples judged", "activations (per layer)", "losses", "depths (layers)",
+             "widths (every n_l)", "gradient entries compared", "duration"}  # fmt: skip
+    assert shown <= set(ok.coverage)
+    assert any(heading.startswith("closest call") for heading in ok.coverage)
+
+
+def test_wrong_entries_are_coloured_by_relative_error_so_a_row_pattern_shows() -> None:
+    """|Δ|/bound is ~1e9 for every wrong entry of a real bug (solid red); |Δ|/|expected|
+    tells a row off by 1e-3 from a row off by 100 %, and the tooltip keeps both ratios."""
+    from harness.report_html import rel_color
+
+    ratio = np.full((4, 3), 0.1)
+    ratio[1:3] = 1e9
+    rel = np.full((4, 3), 1e-16)
+    rel[1], rel[2] = 1e-3, 1.0
+    problem = Problem.random(NetworkSpec((3, 4), ("tanh",), "mse"), 2, seed=0)
+    record = TensorRecord(1, "W", "mismatch", "layer 1 dW: 6/12 entries wrong", (4, 3), 12, 6,
+                          ratio=ratio, rel=rel)  # fmt: skip
+    page = render_html(Run("c", 0, "single", 1, (CaseResult(problem, (record,), None, None),),
+                           False, "x"))  # fmt: skip
+    section = page[page.index('id="case0-layer1-W"') :]
+    fills = re.findall(r'<rect [^>]*fill="(#[0-9a-f]{6})"', section)[:12]
+    blue = [ratio_color(0.1)] * 3
+    assert fills == blue + [rel_color(1e-3)] * 3 + [rel_color(1.0)] * 3 + blue
+    assert len({ratio_color(0.1), rel_color(1e-3), rel_color(1.0)}) == 3
+    assert "|Δ|/bound = 1e+09, |Δ|/|expected| = 0.001" in section

@@ -89,7 +89,7 @@ def test_a_method_target_is_audited_on_the_command_line(
     reports = ["--report-dir", str(tmp_path / "r")]
     assert main(["audit", f"{mlp}:{name}", "--examples", "5", *reports]) == 0
     assert main(["verify", "--candidate", f"{mlp}:{name}", *ONE, *reports]) == 0
-    assert "PASSED" in capsys.readouterr().out
+    assert "PASS: " in capsys.readouterr().out
 
 
 def test_a_wrong_method_fails_and_its_reproduce_line_names_the_method(
