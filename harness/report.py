@@ -87,6 +87,7 @@ class Run:
     judged: int | None = None  # examples judged (None: every one, e.g. a single problem)
     warned: int | None = None  # examples with imprecise entries (None: count the cases)
     robustness: str | None = None  # the failure was seen only at large weight scales: how
+    interrupted: bool = False  # Ctrl-C ended the campaign early (issue 15)
 
     @property
     def warnings(self) -> tuple[TensorRecord, ...]:
@@ -240,6 +241,7 @@ def summary_json(run: Run) -> str:
         "profile": run.profile,
         "examples": run.examples,
         "judged": run.judged_count,
+        "interrupted": run.interrupted,
         "passed": run.passed,
         "verdict": verdict(run),
         "robustness": run.robustness,
