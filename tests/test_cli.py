@@ -4,8 +4,12 @@ tensors for every wrong backprop of tests/meta/, reproducible reports."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -296,3 +300,68 @@ def test_reproduce_lines_keep_the_limits_that_produced_the_finding(
     replayed = _summary(tmp_path / "r")["cases"][0]  # type: ignore[index]
     assert {r["status"] for r in replayed["records"]} == {"timeout"}
     capsys.readouterr()
+
+
+ROOT = META.parents[1]
+
+
+def _interrupt_when(argv: list[str], ready: str, report_root: Path) -> tuple[int, str, str]:
+    """Run ``gradcheck-harness argv`` in a subprocess (stdout a pipe: plain progress lines),
+    send SIGINT once a progress line contains ``ready``; its exit code, stdout, stderr."""
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    env.pop("GITHUB_ACTIONS", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", *argv, "--report-dir", str(report_root)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+    )  # fmt: skip
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if ready in line:
+            process.send_signal(signal.SIGINT)
+            break
+    out, err = process.communicate(timeout=120)
+    return process.returncode, "".join(seen) + out, err
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_a_campaign_with_exit_130_and_a_partial_report(tmp_path: Path) -> None:
+    code, out, err = _interrupt_when(
+        ["verify", "--profile", "default"], "examples, 0 failing", tmp_path
+    )
+    assert code == 130, (out, err)
+    assert "Traceback" not in err and "Traceback" not in out, err
+    assert "interrupted after" in out and "partial report: " in out
+    summary = _summary(tmp_path)
+    assert summary["interrupted"] is True and summary["passed"] is True
+    assert 0 < summary["examples"] < 5000  # type: ignore[operator]
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_shrinking_keeps_the_failure_found(tmp_path: Path) -> None:
+    slow = tmp_path / "slow_transposed.py"
+    slow.write_text(
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(META.parent)!r})\n"
+        "from meta.wrong_backprops import transposed_dW\n\n"
+        "def backward(params, X, Y, activations, loss):\n"
+        "    time.sleep(0.3)  # slow enough that shrinking outlasts a progress line\n"
+        "    return transposed_dW(params, X, Y, activations, loss)\n",
+        encoding="utf-8",
+    )
+    reports = tmp_path / "reports"
+    code, out, err = _interrupt_when(
+        ["verify", "--candidate", f"{slow}:backward", "--examples", "500"], "1 failing", reports
+    )
+    assert code == 130, (out, err)
+    assert "Traceback" not in err, err
+    summary = _summary(reports)
+    assert summary["interrupted"] is True and summary["passed"] is False
+    minimal = summary["cases"][0]  # type: ignore[index]
+    assert any(r["status"] == "mismatch" for r in minimal["records"]), minimal
+    assert "FAILED" in out and "partial report: " in out
