@@ -210,6 +210,12 @@ def _headline(record: TensorRecord) -> str:
     return record.detail
 
 
+def _layout_words(args: argparse.Namespace) -> list[str]:
+    """--layout and --bias where not the default, for a reproduce line."""
+    words = ["--layout", args.layout] if args.layout != "columns" else []
+    return words + (["--bias", args.bias] if args.bias != "vector" else [])
+
+
 def _fast_seed(args: argparse.Namespace) -> int | None:
     """Fast mode's direction seed: as given, else drawn from the OS (and then printed)."""
     if not args.fast:
@@ -242,18 +248,16 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
         fast_case,
         run_campaign,
     )
-    from harness.candidate import load_candidate
     from harness.case import cli_rules
     from harness.errors import HarnessError
     from harness.report import check_report_dir
 
     check_report_dir(Path(args.report_dir))
-    candidate = load_candidate(args.candidate, isolation=args.isolation,
-                               memory_limit=args.memory_limit)  # fmt: skip
+    candidate = _audited(args, args.candidate)
     seed = _fast_seed(args)
     timeout = _positive(args.timeout, "--timeout")
 
-    replay = _replay_words(args)
+    replay = _layout_words(args) + _replay_words(args)
     front = shlex.join(["verify", "--candidate", args.candidate, *replay]) if replay else "verify"
 
     rules = _rules(args)
@@ -371,8 +375,9 @@ def _convention_words(args: argparse.Namespace) -> list[str]:
     return words + (["--l2", repr(args.l2)] if args.l2 else [])
 
 
-def _audited(args: argparse.Namespace) -> Candidate:
-    """The target, loaded in its worker and adapted there to the plug-in contract."""
+def _audited(args: argparse.Namespace, target: str) -> Candidate:
+    """``target``, loaded in its worker and adapted there to the plug-in contract (--layout,
+    --bias)."""
     from harness.adapters import from_columns, from_dict, from_flat, from_rows
     from harness.candidate import load_candidate
     from harness.errors import HarnessError
@@ -402,7 +407,7 @@ def _audited(args: argparse.Namespace) -> Candidate:
         spec = _spec(args)
         adapter = functools.partial(from_flat, sizes=spec.sizes, activations=spec.activations,
                                     loss=spec.loss, l2=spec.l2)  # fmt: skip
-    return load_candidate(args.target, isolation=args.isolation, adapter=adapter,
+    return load_candidate(target, isolation=args.isolation, adapter=adapter,
                           memory_limit=args.memory_limit)  # fmt: skip
 
 
@@ -419,13 +424,8 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
         raise HarnessError(f"--examples must be a positive int, got {examples}")
     timeout = _positive(args.timeout, "--timeout")
     check_report_dir(Path(args.report_dir))
-    candidate = _audited(args)
-    front_words = ["audit", args.target]
-    if args.layout != "columns":
-        front_words += ["--layout", args.layout]
-    if args.bias != "vector":
-        front_words += ["--bias", args.bias]
-    front_words += _replay_words(args)
+    candidate = _audited(args, args.target)
+    front_words = ["audit", args.target, *_layout_words(args), *_replay_words(args)]
     front = shlex.join(front_words)
     start = time.perf_counter()
     mode = "fast" if args.fast else "full"

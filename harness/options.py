@@ -6,10 +6,12 @@ written here as literals, and tests/test_cli_options.py checks that they equal t
 (`harness.network.LOSSES`, `harness.campaign.PROFILES`, …). `harness.cli` imports the heavy
 modules only when a command runs.
 
-verify and audit share their options (one spelling, default and help each): the campaign, the
-candidate's boundary, the verdict, the output and the problem. Only the target (verify's
-``--candidate``, audit's positional), verify's ``--profile`` and audit's ``--layout`` and
-``--bias`` are their own.
+verify and audit share their options (one spelling, default and help each): the candidate's
+conventions, the campaign, its worker process, the verdict, the output and the problem. Only the
+target (verify's ``--candidate``, audit's positional) and verify's ``--profile`` are their own
+(an audit draws the default profile's architectures, `harness.auditing.audit`); ``--examples``
+differs in its default only. One difference of meaning stays: verify's --sizes/--activations/
+--loss name one problem, audit's a family (one problem with --problem-seed).
 """
 
 from __future__ import annotations
@@ -251,7 +253,29 @@ def _add_problem(parser: argparse.ArgumentParser, title: str) -> None:
                        "(relu's 0), where the derivative is undefined (default 0.001)")  # fmt: skip
 
 
+def _add_layout(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("the candidate's conventions (adapters)")
+    group.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="columns",
+        help="columns: the plug-in contract; rows: X (m, n0), W (n_{l-1}, n_l); "
+        "flat: grad(theta, X, Y) (needs --sizes, --activations, --loss); dict: a method "
+        "loss(X, y) -> (loss, grads) of an object with a params dict, W1/b1/..., rows, integer "
+        "labels (harness.adapters.from_dict; needs --activations, one per layer; --loss "
+        "defaults to cross_entropy)",
+    )
+    group.add_argument(
+        "--bias",
+        choices=BIASES,
+        default="vector",
+        help="how the code keeps biases, with --layout columns or rows: vector (n,), the "
+        "contract's; column (n, 1); row (1, n)",
+    )
+
+
 def _add_shared(parser: argparse.ArgumentParser, examples: str, problem: str) -> None:
+    _add_layout(parser)
     _add_campaign(parser, examples)
     _add_boundary(parser)
     _add_verdict(parser)
@@ -316,23 +340,6 @@ def parser() -> argparse.ArgumentParser:
         metavar=TARGET,
         help="the backprop to audit; FUNC may be Class.method (built with no arguments) or "
         "obj.method",
-    )
-    audit.add_argument(
-        "--layout",
-        choices=LAYOUTS,
-        default="columns",
-        help="columns: the plug-in contract; rows: X (m, n0), W (n_{l-1}, n_l); "
-        "flat: grad(theta, X, Y) (needs --sizes, --activations, --loss); dict: a method "
-        "loss(X, y) -> (loss, grads) of an object with a params dict, W1/b1/..., rows, integer "
-        "labels (harness.adapters.from_dict; needs --activations, one per layer; --loss "
-        "defaults to cross_entropy)",
-    )
-    audit.add_argument(
-        "--bias",
-        choices=BIASES,
-        default="vector",
-        help="how the code keeps biases, with --layout columns or rows: vector (n,), the "
-        "contract's; column (n, 1); row (1, n)",
     )
     _add_shared(audit, f"default {AUDIT_EXAMPLES}",
                 "architecture (a family; with --problem-seed: one problem)")  # fmt: skip

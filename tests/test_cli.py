@@ -196,6 +196,25 @@ def test_audit_layouts_rows_and_flat(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["audit", f"{module}:grad", "--layout", "flat", "--report-dir", reports]) == 2
 
 
+def test_verify_takes_the_same_layouts_as_audit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = tmp_path / "conventions.py"
+    module.write_text(ROWS_AND_FLAT)
+    reports = ["--report-dir", str(tmp_path / "reports")]
+    rows = ["verify", "--candidate", f"{module}:backward_rows", "--layout", "rows"]
+    assert main([*rows, "--examples", "10", *reports]) == 0
+    one = ["--sizes", "3,4,2", "--activations", "tanh,sigmoid", "--loss", "bce"]
+    assert main([*rows, *one, *reports]) == 0
+    flat = ["verify", "--candidate", f"{module}:grad", "--layout", "flat", *one]
+    assert main([*flat, *reports]) == 0
+    capsys.readouterr()
+    assert main(["verify", "--candidate", f"{module}:grad_forgets_mean", "--layout", "flat",
+                 *one, *reports]) == 1  # fmt: skip
+    reproduce = str(_summary(tmp_path / "reports")["cases"][0]["reproduce"])  # type: ignore[index]
+    assert "--layout flat" in reproduce, reproduce
+
+
 def test_fast_mode_exit_codes_and_reproduce_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
