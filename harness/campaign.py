@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -306,19 +307,30 @@ class _Sigint:
     def __init__(self) -> None:
         self.hit = False
         self._previous: Any = None
+        self._unraisable: Any = None
 
     def _handler(self, signum: int, frame: Any) -> None:
+        if self.hit:  # a second Ctrl-C (GNU timeout sends two) while the campaign winds up
+            return
         self.hit = True
         raise KeyboardInterrupt
+
+    def _swallowed(self, unraisable: Any) -> None:
+        """A KeyboardInterrupt raised where Python cannot raise it (a gc callback, a
+        destructor) is not printed as "Exception ignored": ``hit`` already holds it."""
+        if not (self.hit and issubclass(unraisable.exc_type, KeyboardInterrupt)):
+            self._unraisable(unraisable)
 
     def __enter__(self) -> _Sigint:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handler)
+            self._unraisable, sys.unraisablehook = sys.unraisablehook, self._swallowed
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+            sys.unraisablehook = self._unraisable
 
 
 def robustness_text(case: CaseResult, formula_examples: int) -> str:
@@ -416,7 +428,11 @@ def run_campaign(
         def check(problem: Problem, fresh: bool = False) -> CaseResult:
             return check_case(loaded, problem, candidate, fresh=fresh, rules=rules)
 
+    sigint = _Sigint()
+
     def campaign(problem: Problem) -> None:
+        if sigint.hit:  # a Ctrl-C that Hypothesis (or a gc callback) swallowed: stop here
+            raise KeyboardInterrupt
         state["calls"] += 1
         if not state["shrinking"]:
             state["examples"] += 1
@@ -447,7 +463,6 @@ def run_campaign(
     minimal: CaseResult | None = None
     found_in: str | None = None
     formula_examples = 0
-    sigint = _Sigint()
     with sigint:
         try:
             for name, drawn, count in phases:

@@ -14,7 +14,9 @@ import functools
 import os
 import secrets
 import shlex
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -301,6 +303,7 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
                 ),
             )
         except CampaignInterrupted as stop:
+            _CTRL_C.stopping = True
             result = stop.result
     return _conclude(console, args, _run(args.candidate, args.seed, profile, command, result),
                      result.seconds)  # fmt: skip
@@ -312,28 +315,35 @@ def _run(candidate: str, seed: int, profile: str, command: str, result: Any) -> 
     from harness.report import Run
 
     cases = tuple(result.cases)
+    interrupted = getattr(result, "interrupted", False)
+    nothing = interrupted and not result.judged  # stopped before any verdict: never a pass
     return Run(
         candidate=candidate,
         seed=seed,
         profile=profile,
         examples=result.examples,
         cases=cases,
-        passed=all(c.passed for c in cases[:1]),
+        passed=all(c.passed for c in cases[:1]) and not nothing,
         command=command,
         judged=result.judged,
         warned=result.warned,
         robustness=result.robustness,
-        interrupted=getattr(result, "interrupted", False),
+        interrupted=interrupted,
     )
 
 
 def _conclude(console: Console, args: argparse.Namespace, run: Run, seconds: float) -> int:
     """Print the verdict and write the report (`_finish`), then what CI reads: --junit-xml,
     GitHub annotations, --json; 130 when Ctrl-C ended the campaign."""
-    if run.interrupted:
-        console.print(f"[yellow]interrupted[/] (Ctrl-C) after {run.examples} example(s): the "
-                      f"verdict below covers only those", soft_wrap=True)  # fmt: skip
-    code = _finish(console, run, seconds, args.report_dir)
+    if run.interrupted and not run.judged_count:  # no verdict to print: nothing was judged
+        console.print("[yellow]interrupted[/] (Ctrl-C) before any example was judged")
+        console.print(escape(_write(run, args.report_dir)), soft_wrap=True)
+        code = EXIT_FAILED
+    else:
+        if run.interrupted:
+            console.print(f"[yellow]interrupted[/] (Ctrl-C) after {run.examples} example(s): "
+                          f"the verdict below covers only those", soft_wrap=True)  # fmt: skip
+        code = _finish(console, run, seconds, args.report_dir)
     if args.junit_xml is not None:
         from harness.ci_output import write_junit_xml
 
@@ -480,6 +490,7 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
                 "audit",
             )  # fmt: skip
         except CampaignInterrupted as stop:
+            _CTRL_C.stopping = True
             result = stop.result
     seconds = time.perf_counter() - start
     run = _run(args.target, args.seed, "audit", command, result)
@@ -496,6 +507,24 @@ def _console(args: argparse.Namespace) -> Console:
     return console
 
 
+class _CtrlC:
+    """The CLI's SIGINT handler: the first Ctrl-C raises `KeyboardInterrupt` (a campaign
+    installs its own, `harness.campaign`, and ends with a partial result); once the run is
+    stopping, more (GNU timeout sends the signal twice, an impatient second press) are ignored,
+    so the partial report is written and the workers stopped without a traceback."""
+
+    stopping = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        raise KeyboardInterrupt
+
+
+_CTRL_C = _CtrlC()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `gradcheck-harness` console script: 0 passed, 1 failed or a harness
     fault, 2 bad usage, 130 Ctrl-C (`harness.options.EXIT_CODES`)."""
@@ -504,6 +533,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Saturated activations overflow harmlessly inside numpy (cosh, exp); a value that really
     # goes non-finite is a finding of its own, so the warnings would only be noise here.
     warnings.filterwarnings("ignore", category=RuntimeWarning)
+    _CTRL_C.stopping = False
+    previous = signal.signal(signal.SIGINT, _CTRL_C) if _main_thread() else None
     try:
         from harness.errors import CandidateError, HarnessError
 
@@ -516,9 +547,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"gradcheck-harness: error: {error}", file=sys.stderr)
             return EXIT_USAGE
     except KeyboardInterrupt:  # outside a campaign (loading, writing): nothing to keep
+        _CTRL_C.stopping = True
         _stop_workers()
         print("gradcheck-harness: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 def _stop_workers() -> None:

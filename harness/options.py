@@ -294,8 +294,7 @@ def parser() -> argparse.ArgumentParser:
     )
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
                      help="print the version and exit")  # fmt: skip
-    commands = top.add_subparsers(dest="command", required=True, parser_class=_Parser,
-                                  metavar="{verify,audit}")  # fmt: skip
+    commands = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
     verify = commands.add_parser(
         "verify",
         help="run a Hypothesis campaign of random architectures against a candidate backprop",
