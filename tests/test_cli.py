@@ -384,3 +384,27 @@ def test_ctrl_c_while_shrinking_keeps_the_failure_found(tmp_path: Path) -> None:
     minimal = summary["cases"][0]  # type: ignore[index]
     assert any(r["status"] == "mismatch" for r in minimal["records"]), minimal
     assert "FAILED" in out and "partial report: " in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.3, 1.0, 2.0, 3.5])
+def test_ctrl_c_to_the_whole_process_group_at_any_moment_prints_no_traceback(
+    delay: float, tmp_path: Path
+) -> None:
+    """A terminal's Ctrl-C (and GNU timeout's) reaches every process of the group, workers
+    starting up included, whenever it comes: while importing, loading the candidate, running
+    the campaign. Exit 130, no traceback from the harness or a worker."""
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "verify", "--report-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": path}, start_new_session=True,
+    )  # fmt: skip
+    try:
+        process.communicate(timeout=delay)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGINT)
+        os.killpg(process.pid, signal.SIGINT)  # GNU timeout sends it twice
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, (out, err)
+    assert "Traceback" not in out + err and "Exception ignored" not in err, (out, err)
