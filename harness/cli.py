@@ -24,11 +24,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-
 from harness.options import (
     AUDIT_EXAMPLES,
     DEFAULT_MEMORY_LIMIT,
@@ -42,6 +37,8 @@ from harness.options import (
 )
 
 if TYPE_CHECKING:  # the heavy modules are imported when a command runs (--help stays fast)
+    from rich.console import Console
+
     from harness.candidate import Candidate
     from harness.case import CaseResult
     from harness.compare import Rules, TensorRecord
@@ -53,6 +50,23 @@ __all__ = ["main"]
 _T = TypeVar("_T")
 #: Console width when stdout is not a terminal (a CI log): wide enough that tables never wrap.
 LOG_WIDTH = 400
+
+
+# rich, on first use (it is a tenth of a second of --help's import time otherwise).
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+if TYPE_CHECKING:
+    from rich.table import Table
+else:
+
+    def Table(*args: Any, **kwargs: Any) -> Any:
+        from rich.table import Table as RichTable
+
+        return RichTable(*args, **kwargs)
 
 
 def _scales(args: argparse.Namespace) -> tuple[tuple[float, ...], list[str]]:
@@ -136,6 +150,14 @@ def _campaign_with_bar(
         from harness.ci_output import PlainProgress
 
         return run(PlainProgress(command, console.file))
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())  # fmt: skip
     with Progress(*columns, console=console, transient=True) as bar:
@@ -500,6 +522,8 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
 def _console(args: argparse.Namespace) -> Console:
     """The human output: stdout (stderr with --json, which keeps stdout for the summary); in a
     log (not a terminal) wide enough that a table never wraps."""
+    from rich.console import Console
+
     stream = sys.stderr if args.json else sys.stdout
     console = Console(highlight=False, file=stream)
     if not console.is_terminal:

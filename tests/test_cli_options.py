@@ -15,7 +15,7 @@ from harness._version import __version__
 from harness.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("sympy", "hypothesis", "numba", "loky", "torch", "jax", "numpy")
+HEAVY = ("sympy", "hypothesis", "numba", "loky", "torch", "jax", "numpy", "rich")
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
