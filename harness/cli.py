@@ -576,7 +576,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("gradcheck-harness: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
-        if previous is not None:
+        # After a Ctrl-C the handler stays: a second SIGINT already tripped but not yet run
+        # (the handler is looked up when Python runs it, not when it arrives) would otherwise
+        # reach Python's own and end the process with an uncaught KeyboardInterrupt.
+        if previous is not None and not _CTRL_C.stopping:
             signal.signal(signal.SIGINT, previous)
 
 

@@ -410,5 +410,7 @@ def test_ctrl_c_to_the_whole_process_group_at_any_moment_prints_no_traceback(
     except subprocess.TimeoutExpired:  # it landed while a worker was being spawned, when
         os.killpg(process.pid, signal.SIGINT)  # SIGINT is ignored (harness.isolation): again
         out, err = process.communicate(timeout=120)
-    assert process.returncode == 130, (out, err)
+    # 130, or killed by SIGINT itself (a shell shows 130 too): a SIGINT that arrives once the
+    # interpreter is finalizing (SIGINT back to its default) ends it there, report written.
+    assert process.returncode in (130, -signal.SIGINT), (process.returncode, out, err)
     assert "Traceback" not in out + err and "Exception ignored" not in err, (out, err)
