@@ -9,6 +9,9 @@ the same shrunk failure and the same report content.
 from __future__ import annotations
 
 import functools
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -49,6 +52,7 @@ __all__ = [
     "MODES",
     "PROFILES",
     "WEIGHT_SCALES",
+    "CampaignInterrupted",
     "CampaignResult",
     "NothingCheckedError",
     "Profile",
@@ -264,6 +268,7 @@ class CampaignResult:
     phase: str | None = None  # where the failure was found: "formulas" or "robustness"
     formula_examples: int = 0  # examples of the formulas phase, when it passed
     coverage: Coverage | None = None  # what every example judged covered (harness.coverage)
+    interrupted: bool = False  # Ctrl-C ended it: the examples done, the failure found so far
 
     @property
     def robustness(self) -> str | None:
@@ -283,6 +288,51 @@ class CampaignResult:
 
 
 Progress = Callable[[str, int, int], None]  # (phase, examples done, examples planned)
+
+
+class CampaignInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) ended a campaign: ``result`` is what it had judged by then (the
+    examples done, the smallest failure found so far, ``interrupted=True``). A
+    `KeyboardInterrupt`, so a caller that does not look for it stops as Ctrl-C stops Python."""
+
+    def __init__(self, result: CampaignResult):
+        super().__init__(f"interrupted after {result.examples} example(s)")
+        self.result = result
+
+
+class _Sigint:
+    """While a campaign runs: SIGINT sets ``hit`` and raises `KeyboardInterrupt`. Hypothesis
+    catches a KeyboardInterrupt in places (and one raised inside a gc callback is lost), so the
+    campaign reads ``hit`` after Hypothesis returns: a swallowed Ctrl-C still ends it. Outside
+    the main thread (no signal handler can be set there) only a propagated one is seen."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self._previous: Any = None
+        self._unraisable: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.hit:  # a second Ctrl-C (GNU timeout sends two) while the campaign winds up
+            return
+        self.hit = True
+        raise KeyboardInterrupt
+
+    def _swallowed(self, unraisable: Any) -> None:
+        """A KeyboardInterrupt raised where Python cannot raise it (a gc callback, a
+        destructor) is not printed as "Exception ignored": ``hit`` already holds it."""
+        if not (self.hit and issubclass(unraisable.exc_type, KeyboardInterrupt)):
+            self._unraisable(unraisable)
+
+    def __enter__(self) -> _Sigint:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+            self._unraisable, sys.unraisablehook = sys.unraisablehook, self._swallowed
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            sys.unraisablehook = self._unraisable
 
 
 def robustness_text(case: CaseResult, formula_examples: int) -> str:
@@ -362,7 +412,7 @@ def run_campaign(
     planned = examples if examples is not None else profile.examples
     loaded = as_candidate(backward)
     sampled: list[CaseResult] = []
-    state = {"examples": 0, "calls": 0, "judged": 0, "warned": 0, "shrinking": False}
+    state = {"examples": 0, "done": 0, "calls": 0, "judged": 0, "warned": 0, "shrinking": False}
     warned: list[CaseResult] = []
     first: list[CaseResult] = []
     latest: dict[str, CaseResult] = {}  # by problem, to show both outcomes of a flaky case
@@ -381,12 +431,17 @@ def run_campaign(
         def check(problem: Problem, fresh: bool = False) -> CaseResult:
             return check_case(loaded, problem, candidate, fresh=fresh, rules=rules)
 
+    sigint = _Sigint()
+
     def campaign(problem: Problem) -> None:
+        if sigint.hit:  # a Ctrl-C that Hypothesis (or a gc callback) swallowed: stop here
+            raise KeyboardInterrupt
         state["calls"] += 1
         if not state["shrinking"]:
             state["examples"] += 1
         result = check(problem)
         latest[repr(problem)] = result
+        state["done"] += not state["shrinking"]
         if not state["shrinking"]:
             coverage.add(result)
         if result.judged:
@@ -413,32 +468,43 @@ def run_campaign(
     minimal: CaseResult | None = None
     found_in: str | None = None
     formula_examples = 0
-    try:
-        for name, drawn, count in phases:
-            found_in = name
-            _hypothesis_run(drawn, count, seed, campaign)
-            if name == "formulas":
-                formula_examples = int(state["examples"])
-        found_in = None
-    except _CaseFailedError as failure:
-        minimal = failure.result
-    except Flaky:
-        if not failures:
-            raise
-        replayed = latest.get(repr(failures[0].problem))
-        minimal = _flaky(failures[0], None if replayed is failures[0] else replayed)
-    except Unsatisfiable as error:
-        raise NothingCheckedError(
-            f"nothing was checked: no architecture inside the declared support could be drawn "
-            f"({error})"
-        ) from None
-    if minimal is not None:
-        minimal = _confirmed(minimal, check(minimal.problem, fresh=True))
-        misuse = usage_error(loaded, minimal, check)  # plugged in the wrong way: say how
-        if misuse is not None:
-            raise misuse
+    with sigint:
+        try:
+            for name, drawn, count in phases:
+                found_in = name
+                _hypothesis_run(drawn, count, seed, campaign)
+                if sigint.hit:  # Hypothesis swallowed the KeyboardInterrupt
+                    raise KeyboardInterrupt
+                if name == "formulas":
+                    formula_examples = int(state["examples"])
+            found_in = None
+        except _CaseFailedError as failure:
+            minimal = failure.result
+        except KeyboardInterrupt:
+            sigint.hit = True  # also one not sent through the handler (another thread's)
+            minimal = failures[0] if failures else None  # the smallest failure shrunk so far
+        except Flaky:
+            if not failures:
+                raise
+            replayed = latest.get(repr(failures[0].problem))
+            minimal = _flaky(failures[0], None if replayed is failures[0] else replayed)
+        except Unsatisfiable as error:
+            if not sigint.hit:
+                raise NothingCheckedError(
+                    f"nothing was checked: no architecture inside the declared support could be "
+                    f"drawn ({error})"
+                ) from None
+        if minimal is not None and not sigint.hit:
+            try:
+                minimal = _confirmed(minimal, check(minimal.problem, fresh=True))
+            except KeyboardInterrupt:
+                sigint.hit = True  # kept as found: unconfirmed in a new worker
+            if not sigint.hit:
+                misuse = usage_error(loaded, minimal, check)  # plugged in wrong: say how
+                if misuse is not None:
+                    raise misuse
     seconds = time.perf_counter() - start
-    if minimal is None and state["judged"] == 0:
+    if minimal is None and state["judged"] == 0 and not sigint.hit:
         if not unjudged:
             raise NothingCheckedError("nothing was checked: no example was drawn")
         raise NothingCheckedError(
@@ -454,9 +520,9 @@ def run_campaign(
             cases.append(first[0])
     cases.extend(warned)
     cases.extend(sampled)
-    return CampaignResult(
+    result = CampaignResult(
         cases=cases,
-        examples=int(state["examples"]),
+        examples=int(state["done" if sigint.hit else "examples"]),
         calls=int(state["calls"]),
         seconds=seconds,
         minimal=minimal,
@@ -467,7 +533,11 @@ def run_campaign(
         phase=found_in if minimal is not None else None,
         formula_examples=formula_examples,
         coverage=coverage,
+        interrupted=sigint.hit,
     )
+    if sigint.hit:
+        raise CampaignInterrupted(result)
+    return result
 
 
 def _phases(

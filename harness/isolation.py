@@ -39,7 +39,8 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import Future
+from collections.abc import Iterator
+from concurrent.futures import Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,21 +162,31 @@ class Worker:
         self.loaded: Loaded | None = None
         handle, self._crash_log = tempfile.mkstemp(prefix="gradcheck-worker-", suffix=".crash")
         os.close(handle)
-        self._executor = ProcessPoolExecutor(
-            max_workers=1,
-            initializer=_start_worker,
-            initargs=(memory_limit, self._crash_log),
-            env=dict(_WORKER_ENV),
-        )
-        self._loading: Future[Any] = self._executor.submit(worker.load, key, source)
+        with _sigint_ignored():  # the processes loky starts here are born deaf to Ctrl-C
+            self._executor = ProcessPoolExecutor(
+                max_workers=1,
+                initializer=_start_worker,
+                initargs=(memory_limit, self._crash_log),
+                env=dict(_WORKER_ENV),
+            )
+            self._loading: Future[Any] = self._executor.submit(worker.load, key, source)
         self._process: Any = None
         self._closed = False
+        _started.add(self)  # close_all stops it even if whoever started it was interrupted
 
     def load(self) -> Loaded:
         """Wait for the worker to load the candidate; `LoadError` if it cannot."""
         if self.loaded is not None:
             return self.loaded
-        outcome = self._result(self._loading, LOAD_TIMEOUT)
+        deadline = time.monotonic() + LOAD_TIMEOUT
+        with _SigintDeferred() as ctrl_c:  # a worker half started is stopped, then Ctrl-C
+            while not self._loading.done() and not ctrl_c.hit and time.monotonic() < deadline:
+                wait([self._loading], timeout=0.05)
+            if ctrl_c.hit:
+                self.close()
+        if ctrl_c.hit:
+            raise KeyboardInterrupt
+        outcome = self._result(self._loading, max(deadline - time.monotonic(), 0.0))
         if isinstance(outcome, Died):
             self.close()
             what = "did not load" if outcome.kind == "timeout" else "died while loading"
@@ -235,6 +246,7 @@ class Worker:
         if self._closed:
             return
         self._closed = True
+        _started.discard(self)
         pid = self.loaded.pid if self.loaded is not None else None
         if pid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -256,6 +268,47 @@ def _group_alive(pgid: int) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
     return True
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while worker processes are started: an ignored signal stays ignored
+    through fork and exec (a blocked mask does not survive loky's spawn), so a Ctrl-C sent to
+    the whole process group (a terminal's, GNU timeout's) during a worker's interpreter
+    start-up cannot print a traceback there; the initializer then ignores it for good
+    (`harness.worker.limit_memory`: the harness stops its workers itself). The price: a
+    Ctrl-C in the few milliseconds of a spawn is not seen; press it again. Outside the main
+    thread (no handler can be set there) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class _SigintDeferred:
+    """While a worker starts and loads: a Ctrl-C is noted (``hit``), not raised, so it cannot
+    cut loky's start-up handshake in two (a worker left waiting for a parent that is gone, a
+    traceback from it); `Worker.load` then stops the worker and raises it. Main thread only."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self._previous: Any = None
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.hit = True
+
+    def __enter__(self) -> _SigintDeferred:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._note)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def _start_worker(memory_limit: int | None, crash_log: str) -> None:
@@ -317,6 +370,8 @@ def _key(source: Source, memory_limit: int | None) -> str:
 
 
 _kept: OrderedDict[str, ProcessCandidate] = OrderedDict()
+#: Every worker started and not yet stopped (a Ctrl-C may leave one nobody holds).
+_started: set[Worker] = set()
 
 
 def process_candidate(source: Source, memory_limit: int | None) -> ProcessCandidate:
@@ -342,6 +397,8 @@ def close_all() -> None:
     while _kept:
         _, candidate = _kept.popitem()
         candidate.close()
+    for orphan in list(_started):
+        orphan.close()
 
 
 _registered: list[bool] = []

@@ -246,6 +246,7 @@ def summary_json(run: Run) -> str:
         "profile": run.profile,
         "examples": run.examples,
         "judged": run.judged_count,
+        "interrupted": run.interrupted,
         "passed": run.passed,
         "verdict": verdict(run),
         "headline": headline(run),

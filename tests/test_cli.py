@@ -4,8 +4,12 @@ tensors for every wrong backprop of tests/meta/, reproducible reports."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -195,6 +199,25 @@ def test_audit_layouts_rows_and_flat(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["audit", f"{module}:grad", "--layout", "flat", "--report-dir", reports]) == 2
 
 
+def test_verify_takes_the_same_layouts_as_audit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = tmp_path / "conventions.py"
+    module.write_text(ROWS_AND_FLAT)
+    reports = ["--report-dir", str(tmp_path / "reports")]
+    rows = ["verify", "--candidate", f"{module}:backward_rows", "--layout", "rows"]
+    assert main([*rows, "--examples", "10", *reports]) == 0
+    one = ["--sizes", "3,4,2", "--activations", "tanh,sigmoid", "--loss", "bce"]
+    assert main([*rows, *one, *reports]) == 0
+    flat = ["verify", "--candidate", f"{module}:grad", "--layout", "flat", *one]
+    assert main([*flat, *reports]) == 0
+    capsys.readouterr()
+    assert main(["verify", "--candidate", f"{module}:grad_forgets_mean", "--layout", "flat",
+                 *one, *reports]) == 1  # fmt: skip
+    reproduce = str(_summary(tmp_path / "reports")["cases"][0]["reproduce"])  # type: ignore[index]
+    assert "--layout flat" in reproduce, reproduce
+
+
 def test_fast_mode_exit_codes_and_reproduce_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -299,3 +322,98 @@ def test_reproduce_lines_keep_the_limits_that_produced_the_finding(
     replayed = _summary(tmp_path / "r")["cases"][0]  # type: ignore[index]
     assert {r["status"] for r in replayed["records"]} == {"timeout"}
     capsys.readouterr()
+
+
+ROOT = META.parents[1]
+
+
+def _interrupt_when(argv: list[str], ready: str, report_root: Path) -> tuple[int, str, str]:
+    """Run ``gradcheck-harness argv`` in a subprocess (stdout a pipe: plain progress lines),
+    send SIGINT once a progress line contains ``ready``; its exit code, stdout, stderr."""
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    env.pop("GITHUB_ACTIONS", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", *argv, "--report-dir", str(report_root)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+    )  # fmt: skip
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if ready in line:
+            process.send_signal(signal.SIGINT)
+            break
+    out, err = process.communicate(timeout=120)
+    return process.returncode, "".join(seen) + out, err
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_a_campaign_with_exit_130_and_a_partial_report(tmp_path: Path) -> None:
+    code, out, err = _interrupt_when(
+        ["verify", "--profile", "default"], "examples, 0 failing", tmp_path
+    )
+    assert code == 130, (out, err)
+    assert "Traceback" not in err and "Traceback" not in out, err
+    assert "interrupted after" in out and "partial report: " in out
+    summary = _summary(tmp_path)
+    assert summary["interrupted"] is True and summary["passed"] is True
+    assert 0 < summary["examples"] < 5000  # type: ignore[operator]
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_shrinking_keeps_the_failure_found(tmp_path: Path) -> None:
+    slow = tmp_path / "slow_transposed.py"
+    slow.write_text(
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(META.parent)!r})\n"
+        "from meta.wrong_backprops import transposed_dW\n\n"
+        "def backward(params, X, Y, activations, loss):\n"
+        "    time.sleep(0.3)  # slow enough that shrinking outlasts a progress line\n"
+        "    return transposed_dW(params, X, Y, activations, loss)\n",
+        encoding="utf-8",
+    )
+    reports = tmp_path / "reports"
+    code, out, err = _interrupt_when(
+        ["verify", "--candidate", f"{slow}:backward", "--examples", "500"], "1 failing", reports
+    )
+    assert code == 130, (out, err)
+    assert "Traceback" not in err, err
+    summary = _summary(reports)
+    assert summary["interrupted"] is True and summary["passed"] is False
+    minimal = summary["cases"][0]  # type: ignore[index]
+    assert any(r["status"] == "mismatch" for r in minimal["records"]), minimal
+    assert "FAILED" in out and "partial report: " in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.3, 1.0, 2.0, 3.5])
+def test_ctrl_c_to_the_whole_process_group_at_any_moment_prints_no_traceback(
+    delay: float, tmp_path: Path
+) -> None:
+    """A terminal's Ctrl-C (and GNU timeout's) reaches every process of the group, workers
+    starting up included, whenever it comes: while importing, loading the candidate, running
+    the campaign. Exit 130, no traceback from the harness or a worker."""
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "verify", "--report-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": path}, start_new_session=True,
+    )  # fmt: skip
+    try:
+        process.communicate(timeout=delay)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGINT)
+        os.killpg(process.pid, signal.SIGINT)  # GNU timeout sends it twice
+    try:
+        out, err = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:  # it landed while a worker was being spawned, when
+        os.killpg(process.pid, signal.SIGINT)  # SIGINT is ignored (harness.isolation): again
+        out, err = process.communicate(timeout=120)
+    # 130, or killed by SIGINT itself (a shell shows 130 too): a SIGINT that arrives once the
+    # interpreter is finalizing (SIGINT back to its default) ends it there, report written.
+    assert process.returncode in (130, -signal.SIGINT), (process.returncode, out, err)
+    assert "Traceback" not in out + err and "Exception ignored" not in err, (out, err)

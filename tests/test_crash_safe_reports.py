@@ -62,7 +62,7 @@ FILES = ("summary.json", "summary.md", "report.html")
 JSON_KEYS = {
     "schema_version", "versions", "candidate", "seed", "profile", "examples", "judged", "passed",
     "verdict", "headline", "robustness", "origin", "precision", "strict", "warned", "warnings",
-    "command", "cases", "coverage",
+    "command", "cases", "coverage", "interrupted",
 }  # fmt: skip
 RUN_DIR = re.compile(r"\d{8}T\d{6}\.\d{3}Z-[0-9a-f]+")
 FILE_TMP = re.compile(r"\.(summary\.json|summary\.md|report\.html)\.[A-Za-z0-9_]+\.tmp")
