@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from meta.wrong_backprops import WRONG_BACKPROPS
+from output import first_result_line
 
 from harness.cli import main
 from harness.spec import NetworkSpec
@@ -34,7 +35,7 @@ def test_the_reference_passes_a_campaign(
     code = main(["verify", "--examples", "25", "--seed", "1", "--report-dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert out.lstrip().startswith("PASS: ") and "report:" in out  # the headline first
+    assert first_result_line(out).startswith("PASS: ") and "report:" in out  # the headline first
     summary = _summary(tmp_path)
     assert summary["passed"] is True and summary["examples"] == 25
 
@@ -386,7 +387,9 @@ def test_ctrl_c_while_shrinking_keeps_the_failure_found(tmp_path: Path) -> None:
     assert summary["interrupted"] is True and summary["passed"] is False
     minimal = summary["cases"][0]  # type: ignore[index]
     assert any(r["status"] == "mismatch" for r in minimal["records"]), minimal
-    assert "FAILED" in out and "partial report: " in out
+    assert (
+        first_result_line(out).startswith("FAIL (interrupted after ") and "partial report: " in out
+    )
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from output import first_result_line
 
 from harness import NetworkSpec, Problem, audit, check
 from harness.campaign import scales_up_to
@@ -37,7 +38,7 @@ def test_imprecise_entries_pass_with_warnings_everywhere_and_fail_under_strict(
     target = f"{HERE / 'imprecise.py'}:backward"
     assert main(["audit", target, *ONE, "--report-dir", str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out
-    assert out.lstrip().startswith("PASS with warnings") and "entries imprecise" in out
+    assert first_result_line(out).startswith("PASS with warnings") and "entries imprecise" in out
     summary = _summary(tmp_path / "a")
     assert summary["passed"] is True and summary["warned"] == 1 and summary["warnings"]
     md = (tmp_path / "a" / "latest" / "summary.md").read_text()
@@ -105,7 +106,9 @@ def test_a_failure_seen_only_at_large_weight_scales_is_robustness(
     code = main(["audit", target, *family, "--examples", "30", "--report-dir", str(tmp_path)])
     assert code == 1
     out = capsys.readouterr().out
-    assert out.lstrip().startswith("FAIL (robustness): the formulas agree at weight scale ≤ 1")
+    assert first_result_line(out).startswith(
+        "FAIL (robustness): the formulas agree at weight scale ≤ 1"
+    )
     summary = _summary(tmp_path)
     assert str(summary["robustness"]).startswith("robustness: the formulas agree")
     minimal = summary["cases"][0]  # type: ignore[index]
