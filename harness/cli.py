@@ -284,7 +284,10 @@ def _run(candidate: str, seed: int, profile: str, command: str, result: Any) -> 
 def _conclude(console: Console, args: argparse.Namespace, run: Run, seconds: float) -> int:
     """Print the verdict and write the report (`_finish`), then what CI reads: --junit-xml,
     GitHub annotations, --json; 130 when Ctrl-C ended the campaign."""
-    code = _finish(console, run, seconds, args.report_dir)  # the headline says INTERRUPTED
+    from dataclasses import replace
+
+    run = replace(run, seconds=seconds)  # one Run for the report, --json and the junit xml
+    code = _finish(console, run, seconds, args.report_dir)
     if args.junit_xml is not None:
         from harness.ci_output import write_junit_xml
 

@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from output import first_result_line
 
 from harness.ci_output import PlainProgress, escape_data, escape_property
 from harness.cli import LOG_WIDTH, _console, main
@@ -30,7 +31,7 @@ def test_a_wrong_backprop_gives_a_junit_failure_annotations_and_the_json_summary
     # --json: stdout is summary.json's text, and only that; the human output went to stderr
     summary = json.loads((tmp_path / "latest" / "summary.json").read_text(encoding="utf-8"))
     assert json.loads(out) == summary and summary["interrupted"] is False
-    assert "FAILED" in err and "FAILED" not in out
+    assert first_result_line(err) == summary["headline"]  # stdout held the JSON alone
     # JUnit: the minimal failing case first, its failure carrying the headline and reproduce
     suite = ET.parse(junit).getroot()
     assert suite.tag == "testsuite" and int(suite.get("failures", "0")) >= 1
