@@ -25,26 +25,16 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from harness.headline import tensor_line
+
 if TYPE_CHECKING:
     from harness.case import CaseResult
-    from harness.compare import TensorRecord
     from harness.report import Run
 
 __all__ = ["PlainProgress", "github_annotations", "junit_xml", "write_junit_xml"]
 
 #: Seconds between two progress lines in a log.
 PROGRESS_EVERY = 5.0
-
-
-def headline(record: TensorRecord) -> str:
-    """``layer 2 dW: 12/12 entries wrong, looks transposed``, from the record's fields."""
-    if record.status == "mismatch":
-        pattern = record.diagnosis or "no known pattern"
-        return f"{record.where}: {record.mismatched}/{record.total} entries wrong, {pattern}"
-    if record.status == "imprecise":
-        return (f"{record.where}: {record.imprecise}/{record.total} entries imprecise: beyond "
-                f"the rounding model, within the precision band")  # fmt: skip
-    return f"{record.where}: {record.status}"
 
 
 def _case_name(case: CaseResult) -> str:
@@ -83,7 +73,7 @@ def junit_xml(run: Run, command: str, seconds: float) -> bytes:
                                  name=_case_name(case), time="0")  # fmt: skip
         if not case.passed:
             failing = case.failing
-            message = headline(failing[0]) if failing else "failed"
+            message = tensor_line(failing[0]) if failing else "failed"
             kind = "error" if case.harness_fault else "failure"
             body = [record.detail for record in failing]
             if case.origin:
@@ -148,10 +138,10 @@ def github_annotations(run: Run) -> list[str]:
         label = "harness fault" if minimal.harness_fault else "gradient wrong"
         for record in minimal.failing:
             message = f"{record.detail}\nreproduce: {minimal.reproduce}"
-            lines.append(_command("error", f"gradcheck-harness: {label}: {headline(record)}",
+            lines.append(_command("error", f"gradcheck-harness: {label}: {tensor_line(record)}",
                                   message, file))  # fmt: skip
     for record in run.warnings:
-        lines.append(_command("warning", f"gradcheck-harness: {headline(record)}",
+        lines.append(_command("warning", f"gradcheck-harness: {tensor_line(record)}",
                               record.detail, file))  # fmt: skip
     if run.interrupted:
         lines.append(_command("warning", "gradcheck-harness: interrupted",

@@ -179,3 +179,16 @@ def _fast(run: Run) -> bool:
 
 def _examples(n: int) -> str:
     return f"{n} example{'s' * (n != 1)}"
+
+
+def tensor_line(record: TensorRecord) -> str:
+    """``layer 2 dW: 12/12 entries wrong, looks transposed``: one tensor, one line (the terminal's
+    failing tensors, the junit failures, the GitHub annotations)."""
+    if record.status == "mismatch":
+        pattern = record.diagnosis or "no known pattern"
+        return f"{record.where}: {record.mismatched}/{record.total} entries wrong, {pattern}"
+    if record.status == "imprecise":
+        strict = "" if record.passed else " (strict)"  # imprecise fails only under strict
+        return (f"{record.where}: {record.imprecise}/{record.total} entries imprecise{strict}: "
+                f"beyond the rounding model, within the precision band")  # fmt: skip
+    return record.detail

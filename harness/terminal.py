@@ -18,12 +18,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.case import CaseResult
-from harness.compare import TensorRecord
 from harness.coverage import coverage_rows
-from harness.headline import headline, verdict
+from harness.headline import headline, tensor_line, verdict
 from harness.report import Run
 
-__all__ = ["layer_table", "show_run", "tensor_line"]
+__all__ = ["layer_table", "show_run"]
 
 _STYLE = {"PASS": "bold green", "FAIL": "bold red", "HARNESS FAULT": "bold magenta",
           "INTERRUPTED": "bold yellow"}  # fmt: skip
@@ -84,14 +83,3 @@ def layer_table(case: CaseResult) -> Table:
         order = "n/a" if case.taylor.order is None else f"{case.taylor.order:.2f}"
         table.caption = f"Taylor remainder order {order} ({case.taylor.verdict})"
     return table
-
-
-def tensor_line(record: TensorRecord) -> str:
-    """``layer 2 dW: 12/12 entries wrong, looks transposed``: one failing tensor, one line."""
-    if record.status == "mismatch":
-        pattern = record.diagnosis or "no known pattern"
-        return f"{record.where}: {record.mismatched}/{record.total} entries wrong, {pattern}"
-    if record.status == "imprecise":
-        return (f"{record.where}: {record.imprecise}/{record.total} entries imprecise (strict): "
-                f"beyond the rounding model, within the precision band")  # fmt: skip
-    return record.detail
